@@ -1,0 +1,4 @@
+//! hubmock: a Docker Hub emulator for integration tests.
+#![deny(missing_docs)]
+
+pub mod model;

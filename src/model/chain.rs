@@ -1,0 +1,507 @@
+//! The webhook-chain rules R1–R11 as a pure state machine: events in, a new run state and
+//! effects out. No I/O, no clock, no randomness: the caller passes the time and the hook ids.
+//!
+//! The server, the scenario runner and the property tests all drive this one module; nothing
+//! else decides what a delivery answer, a callback, a timeout or a deletion does to a run.
+
+use super::callback::{Callback, CallbackState};
+use super::fields::FieldErrors;
+use super::pipeline::Pipeline;
+use super::repository::RepoName;
+use super::run::{
+    CallbackRecord, DeliveryResult, PushEvent, Run, RunStatus, Step, StepStatus,
+};
+use super::time::Timestamp;
+use super::payload::PayloadFormat;
+
+/// Something the caller must do after a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// POST the payload for this step (0-based) now; its callback is awaited from this moment
+    /// on (R4), so start the callback timer if one is configured (R9).
+    Deliver {
+        /// The step to deliver.
+        step: usize,
+    },
+    /// The run ended with this status; wake whoever waits for it.
+    Finished {
+        /// Its final status.
+        status: RunStatus,
+    },
+}
+
+/// Something that happened to a run.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// A delivery was answered, failed or timed out.
+    Delivered {
+        /// The step (0-based).
+        step: usize,
+        /// How it went.
+        result: DeliveryResult,
+    },
+    /// A callback body arrived for a step's hook id.
+    Callback {
+        /// The step (0-based).
+        step: usize,
+        /// The raw body, validated here (R8).
+        body: &'a [u8],
+    },
+    /// The step's callback timer ran out (R9).
+    CallbackTimedOut {
+        /// The step (0-based).
+        step: usize,
+    },
+    /// The pipeline was deleted (R10).
+    PipelineDeleted,
+}
+
+/// Why a callback was refused; the run is unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rejection {
+    /// The step does not await a callback (any more): `400 "Update not allowed"` (R7).
+    UpdateNotAllowed,
+    /// The body broke R8; the step still awaits a corrected callback.
+    Invalid(FieldErrors),
+}
+
+/// Whether a delivery's answer counts as delivered (R3): a 2xx or 3xx status. Redirects are
+/// not followed: the Jenkins plugin answers 302 and means success.
+pub fn delivery_succeeded(result: &DeliveryResult) -> bool {
+    matches!(result.status, Some(200..=399)) && result.error.is_none()
+}
+
+/// The callback URL for a hook id: `{public_url}/u/{ns}/{name}/hook/{id}/`
+/// (`/_/{name}/hook/{id}/` for `library`).
+pub fn callback_url(public_url: &str, repository: &RepoName, hook_id: &str) -> String {
+    format!("{public_url}{}hook/{hook_id}/", repository.hub_path())
+}
+
+/// What a run needs to start, besides the pipeline.
+pub struct RunStart<'a> {
+    /// The run's id.
+    pub id: u64,
+    /// The repository pushed to.
+    pub repository: &'a RepoName,
+    /// The push.
+    pub push: PushEvent,
+    /// The server's default payload format, used when the pipeline names none.
+    pub default_format: PayloadFormat,
+    /// Base of callback URLs, without a trailing slash.
+    pub public_url: &'a str,
+    /// The time now.
+    pub now: Timestamp,
+}
+
+impl Run {
+    /// R1, R2: a push starts a run of `pipeline` (copied into the run); step 1 is delivered
+    /// at once. `new_hook_id` makes one unguessable id per step.
+    pub fn start(
+        start: RunStart<'_>,
+        pipeline: &Pipeline,
+        mut new_hook_id: impl FnMut() -> String,
+    ) -> (Run, Vec<Effect>) {
+        let steps = pipeline
+            .webhooks
+            .iter()
+            .map(|webhook| {
+                let hook_id = new_hook_id();
+                Step {
+                    webhook: webhook.name.clone(),
+                    hook_url: webhook.hook_url.clone(),
+                    status: StepStatus::Waiting,
+                    callback_url: callback_url(start.public_url, start.repository, &hook_id),
+                    hook_id,
+                    delivered_at: None,
+                    delivery: None,
+                    callback: None,
+                }
+            })
+            .collect();
+        let mut run = Run {
+            id: start.id,
+            repository: start.repository.clone(),
+            pipeline: pipeline.slug.clone(),
+            pipeline_id: pipeline.id,
+            expect_final_callback: pipeline.expect_final_callback,
+            payload_format: pipeline.payload_format.unwrap_or(start.default_format),
+            status: RunStatus::Pending,
+            created: start.now,
+            finished: None,
+            push: start.push,
+            steps,
+        };
+        let effects = if run.steps.is_empty() {
+            // A pipeline always has a webhook; an imported state might not. Nothing to do.
+            vec![run.finish(RunStatus::Success, start.now)]
+        } else {
+            vec![run.deliver(0, start.now)]
+        };
+        (run, effects)
+    }
+
+    /// Applies one event. Only a callback can be refused; every other event is absorbed
+    /// (a late delivery answer is recorded but changes nothing that was already decided).
+    pub fn apply(&mut self, event: Event<'_>, now: Timestamp) -> Result<Vec<Effect>, Rejection> {
+        match event {
+            Event::Delivered { step, result } => Ok(self.delivered(step, result, now)),
+            Event::Callback { step, body } => self.callback(step, body, now),
+            Event::CallbackTimedOut { step } => Ok(self.timed_out(step, now)),
+            Event::PipelineDeleted => Ok(self.cancel(now)),
+        }
+    }
+
+    /// Whether this step accepts a callback now (R7).
+    pub fn awaits_callback(&self, step: usize) -> bool {
+        self.is_pending()
+            && self
+                .steps
+                .get(step)
+                .is_some_and(|s| s.status == StepStatus::AwaitingCallback)
+    }
+
+    fn is_last(&self, step: usize) -> bool {
+        step + 1 == self.steps.len()
+    }
+
+    /// R2, R4: the step is delivered now and awaits its callback from this moment.
+    fn deliver(&mut self, step: usize, now: Timestamp) -> Effect {
+        let s = &mut self.steps[step];
+        s.status = StepStatus::AwaitingCallback;
+        s.delivered_at = Some(now);
+        Effect::Deliver { step }
+    }
+
+    /// Ends the run; steps never reached are skipped (or cancelled with the run).
+    fn finish(&mut self, status: RunStatus, now: Timestamp) -> Effect {
+        self.status = status;
+        self.finished = Some(now);
+        for s in &mut self.steps {
+            match (s.status, status) {
+                (StepStatus::Waiting | StepStatus::AwaitingCallback, RunStatus::Cancelled) => {
+                    s.status = StepStatus::Cancelled
+                }
+                (StepStatus::Waiting, _) => s.status = StepStatus::Skipped,
+                _ => {}
+            }
+        }
+        Effect::Finished { status }
+    }
+
+    /// R3, R6, R11.
+    fn delivered(&mut self, step: usize, result: DeliveryResult, now: Timestamp) -> Vec<Effect> {
+        let Some(s) = self.steps.get_mut(step) else {
+            return Vec::new();
+        };
+        let ok = delivery_succeeded(&result);
+        s.delivery = Some(result);
+        if !self.awaits_callback(step) {
+            return Vec::new();
+        }
+        if !ok {
+            self.steps[step].status = StepStatus::DeliveryFailed;
+            return vec![self.finish(RunStatus::Error, now)];
+        }
+        if self.is_last(step) && !self.expect_final_callback {
+            self.steps[step].status = StepStatus::Success;
+            return vec![self.finish(RunStatus::Success, now)];
+        }
+        Vec::new()
+    }
+
+    /// R2, R5, R6, R7, R8.
+    fn callback(
+        &mut self,
+        step: usize,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<Vec<Effect>, Rejection> {
+        if !self.awaits_callback(step) {
+            return Err(Rejection::UpdateNotAllowed);
+        }
+        let callback = Callback::validate(body).map_err(Rejection::Invalid)?;
+        let state = callback.state;
+        let s = &mut self.steps[step];
+        s.callback = Some(CallbackRecord {
+            callback,
+            received: now,
+        });
+        let effect = match state {
+            CallbackState::Success => {
+                s.status = StepStatus::Success;
+                if self.is_last(step) {
+                    self.finish(RunStatus::Success, now)
+                } else {
+                    self.deliver(step + 1, now)
+                }
+            }
+            CallbackState::Failure => {
+                s.status = StepStatus::Failure;
+                self.finish(RunStatus::Failure, now)
+            }
+            CallbackState::Error => {
+                s.status = StepStatus::Error;
+                self.finish(RunStatus::Error, now)
+            }
+        };
+        Ok(vec![effect])
+    }
+
+    /// R9.
+    fn timed_out(&mut self, step: usize, now: Timestamp) -> Vec<Effect> {
+        if !self.awaits_callback(step) {
+            return Vec::new();
+        }
+        self.steps[step].status = StepStatus::TimedOut;
+        vec![self.finish(RunStatus::Error, now)]
+    }
+
+    /// R10.
+    fn cancel(&mut self, now: Timestamp) -> Vec<Effect> {
+        if !self.is_pending() {
+            return Vec::new();
+        }
+        vec![self.finish(RunStatus::Cancelled, now)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pipeline::PipelineSpec;
+
+    fn pipeline(hooks: usize, expect_final_callback: bool) -> Pipeline {
+        let urls: Vec<String> = (0..hooks).map(|i| format!("http://r/{i}")).collect();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let mut spec = PipelineSpec::new("p", &urls);
+        spec.expect_final_callback = Some(expect_final_callback);
+        Pipeline::create(1, spec, "u", Timestamp::now())
+    }
+
+    fn start(hooks: usize, expect_final_callback: bool) -> (Run, Vec<Effect>) {
+        let repo = RepoName::new("acme", "app").unwrap();
+        let mut n = 0;
+        Run::start(
+            RunStart {
+                id: 7,
+                repository: &repo,
+                push: PushEvent {
+                    tag: "latest".into(),
+                    pusher: "acme".into(),
+                    images: vec![],
+                    media_type: None,
+                    pushed_at: Timestamp::now(),
+                },
+                default_format: PayloadFormat::Legacy,
+                public_url: "http://hub",
+                now: Timestamp::now(),
+            },
+            &pipeline(hooks, expect_final_callback),
+            || {
+                n += 1;
+                format!("{n:032}")
+            },
+        )
+    }
+
+    fn answered(status: u16) -> Event<'static> {
+        Event::Delivered {
+            step: 0,
+            result: DeliveryResult {
+                status: Some(status),
+                error: None,
+                duration_ms: 1,
+                response_body: None,
+            },
+        }
+    }
+
+    fn at(event: Event<'static>, step: usize) -> Event<'static> {
+        match event {
+            Event::Delivered { result, .. } => Event::Delivered { step, result },
+            Event::Callback { body, .. } => Event::Callback { step, body },
+            Event::CallbackTimedOut { .. } => Event::CallbackTimedOut { step },
+            other => other,
+        }
+    }
+
+    fn callback(step: usize, body: &'static str) -> Event<'static> {
+        Event::Callback {
+            step,
+            body: body.as_bytes(),
+        }
+    }
+
+    fn statuses(run: &Run) -> Vec<StepStatus> {
+        run.steps.iter().map(|s| s.status).collect()
+    }
+
+    const SUCCESS: &str = r#"{"state": "success"}"#;
+    const FAILURE: &str = r#"{"state": "failure"}"#;
+
+    #[test]
+    fn a_push_delivers_the_first_step_at_once() {
+        let (run, effects) = start(3, true);
+        assert_eq!(effects, vec![Effect::Deliver { step: 0 }]);
+        use StepStatus::*;
+        assert_eq!(statuses(&run), vec![AwaitingCallback, Waiting, Waiting]);
+        assert_eq!(
+            run.steps[0].callback_url,
+            format!("http://hub/u/acme/app/hook/{}/", run.steps[0].hook_id)
+        );
+    }
+
+    #[test]
+    fn the_next_step_is_delivered_only_after_a_successful_callback() {
+        let (mut run, _) = start(2, true);
+        assert_eq!(run.apply(answered(200), Timestamp::now()), Ok(vec![]));
+        assert_eq!(run.steps[1].status, StepStatus::Waiting);
+        let effects = run.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+        assert_eq!(effects, vec![Effect::Deliver { step: 1 }]);
+        let effects = run.apply(callback(1, SUCCESS), Timestamp::now()).unwrap();
+        assert_eq!(
+            effects,
+            vec![Effect::Finished {
+                status: RunStatus::Success
+            }]
+        );
+    }
+
+    #[test]
+    fn a_callback_before_the_delivery_is_answered_is_accepted() {
+        let (mut run, _) = start(1, true);
+        assert!(run.delivery_in_flight(0));
+        assert!(run.apply(callback(0, SUCCESS), Timestamp::now()).is_ok());
+        assert_eq!(run.status, RunStatus::Success);
+        // The late answer is recorded and changes nothing.
+        assert_eq!(run.apply(answered(500), Timestamp::now()), Ok(vec![]));
+        assert_eq!(run.status, RunStatus::Success);
+        assert_eq!(run.steps[0].delivery.as_ref().unwrap().status, Some(500));
+    }
+
+    #[test]
+    fn a_failed_delivery_ends_the_run_with_error_and_skips_the_rest() {
+        for status in [404, 500, 101] {
+            let (mut run, _) = start(3, true);
+            run.apply(answered(status), Timestamp::now()).unwrap();
+            assert_eq!(run.status, RunStatus::Error);
+            use StepStatus::*;
+            assert_eq!(statuses(&run), vec![DeliveryFailed, Skipped, Skipped]);
+        }
+        let (mut run, _) = start(1, true);
+        let refused = Event::Delivered {
+            step: 0,
+            result: DeliveryResult {
+                status: None,
+                error: Some("connection refused".into()),
+                duration_ms: 0,
+                response_body: None,
+            },
+        };
+        run.apply(refused, Timestamp::now()).unwrap();
+        assert_eq!(run.steps[0].status, StepStatus::DeliveryFailed);
+    }
+
+    #[test]
+    fn redirects_count_as_delivered() {
+        let (mut run, _) = start(1, false);
+        run.apply(answered(302), Timestamp::now()).unwrap();
+        assert_eq!(run.status, RunStatus::Success);
+    }
+
+    #[test]
+    fn failure_and_error_callbacks_interrupt_the_chain() {
+        for (body, status, step_status) in [
+            (FAILURE, RunStatus::Failure, StepStatus::Failure),
+            (r#"{"state": "error"}"#, RunStatus::Error, StepStatus::Error),
+        ] {
+            let (mut run, _) = start(3, true);
+            run.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+            let effects = run.apply(callback(1, body), Timestamp::now()).unwrap();
+            assert_eq!(effects, vec![Effect::Finished { status }]);
+            use StepStatus::*;
+            assert_eq!(statuses(&run), vec![Success, step_status, Skipped]);
+        }
+    }
+
+    #[test]
+    fn without_a_final_callback_the_last_delivery_decides() {
+        let (mut run, _) = start(2, false);
+        run.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+        assert!(run.is_pending());
+        let effects = run.apply(at(answered(204), 1), Timestamp::now()).unwrap();
+        assert_eq!(
+            effects,
+            vec![Effect::Finished {
+                status: RunStatus::Success
+            }]
+        );
+        // With a final callback expected, the same answer decides nothing.
+        let (mut run, _) = start(1, true);
+        run.apply(answered(204), Timestamp::now()).unwrap();
+        assert!(run.is_pending());
+    }
+
+    #[test]
+    fn a_callback_is_accepted_once_and_only_while_awaited() {
+        let (mut run, _) = start(2, true);
+        assert_eq!(
+            run.apply(callback(1, SUCCESS), Timestamp::now()),
+            Err(Rejection::UpdateNotAllowed)
+        );
+        run.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+        assert_eq!(
+            run.apply(callback(0, SUCCESS), Timestamp::now()),
+            Err(Rejection::UpdateNotAllowed)
+        );
+    }
+
+    #[test]
+    fn an_invalid_callback_changes_nothing_and_a_corrected_one_follows() {
+        let (mut run, _) = start(1, true);
+        let before = run.clone();
+        let long = format!(r#"{{"state": "success", "description": "{}"}}"#, "x".repeat(256));
+        let body: &'static str = Box::leak(long.into_boxed_str());
+        assert!(matches!(
+            run.apply(callback(0, body), Timestamp::now()),
+            Err(Rejection::Invalid(_))
+        ));
+        assert_eq!(run, before);
+        assert!(run.apply(callback(0, SUCCESS), Timestamp::now()).is_ok());
+    }
+
+    #[test]
+    fn a_callback_timeout_ends_the_run_with_error() {
+        let (mut run, _) = start(2, true);
+        run.apply(at(Event::CallbackTimedOut { step: 0 }, 0), Timestamp::now())
+            .unwrap();
+        use StepStatus::*;
+        assert_eq!(statuses(&run), vec![TimedOut, Skipped]);
+        assert_eq!(run.status, RunStatus::Error);
+        // A timer for a step that was already called back does nothing.
+        let (mut run, _) = start(2, true);
+        run.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+        assert_eq!(
+            run.apply(Event::CallbackTimedOut { step: 0 }, Timestamp::now()),
+            Ok(vec![])
+        );
+        assert!(run.is_pending());
+    }
+
+    #[test]
+    fn deleting_the_pipeline_cancels_a_pending_run_only() {
+        let (mut run, _) = start(2, true);
+        run.apply(Event::PipelineDeleted, Timestamp::now()).unwrap();
+        assert_eq!(run.status, RunStatus::Cancelled);
+        use StepStatus::*;
+        assert_eq!(statuses(&run), vec![Cancelled, Cancelled]);
+        assert_eq!(
+            run.apply(callback(0, SUCCESS), Timestamp::now()),
+            Err(Rejection::UpdateNotAllowed)
+        );
+        let (mut done, _) = start(1, true);
+        done.apply(callback(0, FAILURE), Timestamp::now()).unwrap();
+        assert_eq!(done.apply(Event::PipelineDeleted, Timestamp::now()), Ok(vec![]));
+        assert_eq!(done.status, RunStatus::Failure);
+    }
+}

@@ -1,0 +1,349 @@
+//! Webhook pipelines: the seed's "webhook chain", an ordered list of URLs called one by one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::fields::{expect_object, is_absolute_http_url, type_name, FieldErrors, Fields};
+use super::payload::PayloadFormat;
+use super::time::Timestamp;
+
+/// Longest `hook_url` Docker Hub accepts.
+pub const MAX_HOOK_URL: usize = 255;
+/// Longest pipeline or webhook name *(ours)*.
+pub const MAX_NAME: usize = 100;
+
+/// One URL of a chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Its name.
+    pub name: String,
+    /// Where the payload is POSTed.
+    pub hook_url: String,
+    /// When it was added.
+    pub created: Timestamp,
+    /// When it last changed.
+    pub last_updated: Timestamp,
+}
+
+/// A repository's webhook pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Internal id, unique for the emulator's life; runs refer to it.
+    pub id: u64,
+    /// Its name, unique per repository.
+    pub name: String,
+    /// URL-safe form of the name, fixed at creation.
+    pub slug: String,
+    /// Whether the run waits for the last webhook's callback (the seed's default: yes).
+    pub expect_final_callback: bool,
+    /// The chain, in order; at least one.
+    pub webhooks: Vec<Webhook>,
+    /// When it was created.
+    pub created: Timestamp,
+    /// When it last changed.
+    pub last_updated: Timestamp,
+    /// Who created it.
+    pub creator: String,
+    /// Payload shape for this pipeline *(ours)*; the server's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format: Option<PayloadFormat>,
+}
+
+/// A webhook as a request describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSpec {
+    /// Its name.
+    pub name: String,
+    /// Where the payload goes.
+    pub hook_url: String,
+}
+
+/// A pipeline as a create or update request describes it; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PipelineSpec {
+    /// New name.
+    pub name: Option<String>,
+    /// New `expect_final_callback`.
+    pub expect_final_callback: Option<bool>,
+    /// New chain (replaces the old one whole).
+    pub webhooks: Option<Vec<WebhookSpec>>,
+    /// New payload format.
+    pub payload_format: Option<PayloadFormat>,
+}
+
+impl PipelineSpec {
+    /// A spec for a new pipeline with the given name and URLs (webhooks named after their
+    /// position).
+    pub fn new(name: &str, hook_urls: &[&str]) -> PipelineSpec {
+        PipelineSpec {
+            name: Some(name.to_owned()),
+            expect_final_callback: None,
+            webhooks: Some(
+                hook_urls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, url)| WebhookSpec {
+                        name: format!("{name} {}", i + 1),
+                        hook_url: (*url).to_owned(),
+                    })
+                    .collect(),
+            ),
+            payload_format: None,
+        }
+    }
+
+    /// Reads a request body the way real clients send it; `creating` makes `name` and
+    /// `webhooks` required. Unknown fields (such as `registry`) are ignored.
+    pub fn from_json(body: &Value, creating: bool) -> Result<PipelineSpec, FieldErrors> {
+        let object = expect_object(body)?;
+        let mut fields = Fields::new(object);
+        let name = if creating {
+            fields.required_string("name")
+        } else {
+            fields.string("name")
+        };
+        if let Some(name) = &name {
+            check_name(&mut fields.errors, "name", name);
+        }
+        let expect_final_callback = fields.boolean("expect_final_callback");
+        let payload_format = match fields.string("payload_format") {
+            Some(text) => match text.parse() {
+                Ok(format) => Some(format),
+                Err(message) => {
+                    fields.errors.add("payload_format", message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let webhooks = match fields.raw("webhooks") {
+            None if creating => {
+                fields.errors.add("webhooks", super::fields::REQUIRED);
+                None
+            }
+            None => None,
+            Some(Value::Array(items)) if items.is_empty() => {
+                fields
+                    .errors
+                    .add("webhooks", "A pipeline needs at least one webhook.");
+                None
+            }
+            Some(Value::Array(items)) => {
+                let mut specs = Vec::with_capacity(items.len());
+                let mut item_errors = Vec::with_capacity(items.len());
+                for item in items {
+                    match webhook_from_json(item) {
+                        Ok(spec) => {
+                            specs.push(spec);
+                            item_errors.push(json!({}));
+                        }
+                        Err(errors) => item_errors.push(errors.to_json()),
+                    }
+                }
+                if specs.len() == items.len() {
+                    Some(specs)
+                } else {
+                    fields.errors.set("webhooks", Value::Array(item_errors));
+                    None
+                }
+            }
+            Some(other) => {
+                fields.errors.add(
+                    "webhooks",
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        };
+        let errors = fields.errors;
+        errors.or_ok(PipelineSpec {
+            name,
+            expect_final_callback,
+            webhooks,
+            payload_format,
+        })
+    }
+}
+
+fn check_name(errors: &mut FieldErrors, field: &str, name: &str) {
+    let count = name.chars().count();
+    if count == 0 || name.trim().is_empty() {
+        errors.add(field, "This field may not be blank.");
+    } else if count > MAX_NAME {
+        errors.add(
+            field,
+            format!("Ensure this field has no more than {MAX_NAME} characters."),
+        );
+    } else if field == "name" && slugify(name).is_empty() {
+        errors.add(field, "The name must contain at least one letter or digit.");
+    }
+}
+
+fn webhook_from_json(item: &Value) -> Result<WebhookSpec, FieldErrors> {
+    let object = expect_object(item)?;
+    let mut fields = Fields::new(object);
+    let name = fields.required_string("name");
+    let hook_url = fields.required_string("hook_url");
+    if let Some(name) = &name {
+        check_name(&mut fields.errors, "name", name);
+    }
+    if let Some(url) = &hook_url {
+        // Docker Hub answers "Invalid value." for every kind of bad URL *(observed)*; the
+        // length limit gets the framework's own message so the user sees which rule it is.
+        if url.chars().count() > MAX_HOOK_URL {
+            fields.errors.add(
+                "hook_url",
+                format!("Ensure this field has no more than {MAX_HOOK_URL} characters."),
+            );
+        } else if !is_absolute_http_url(url) {
+            fields.errors.add("hook_url", "Invalid value.");
+        }
+    }
+    let errors = fields.errors;
+    match (name, hook_url) {
+        (Some(name), Some(hook_url)) if errors.is_empty() => Ok(WebhookSpec { name, hook_url }),
+        _ => Err(errors),
+    }
+}
+
+/// The URL-safe form of a name: lower-case letters and digits, runs of anything else as one `-`.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
+impl Pipeline {
+    /// A new pipeline from a validated creation spec.
+    pub fn create(id: u64, spec: PipelineSpec, creator: &str, now: Timestamp) -> Pipeline {
+        let name = spec.name.unwrap_or_default();
+        let mut pipeline = Pipeline {
+            id,
+            slug: slugify(&name),
+            name,
+            expect_final_callback: spec.expect_final_callback.unwrap_or(true),
+            webhooks: Vec::new(),
+            created: now,
+            last_updated: now,
+            creator: creator.to_owned(),
+            payload_format: spec.payload_format,
+        };
+        pipeline.set_webhooks(spec.webhooks.unwrap_or_default(), now);
+        pipeline
+    }
+
+    /// Applies a validated update. The slug stays as it was created, so links and history keep
+    /// working after a rename *(ours)*.
+    pub fn update(&mut self, spec: PipelineSpec, now: Timestamp) {
+        if let Some(name) = spec.name {
+            self.name = name;
+        }
+        if let Some(expect) = spec.expect_final_callback {
+            self.expect_final_callback = expect;
+        }
+        if let Some(format) = spec.payload_format {
+            self.payload_format = Some(format);
+        }
+        if let Some(webhooks) = spec.webhooks {
+            self.set_webhooks(webhooks, now);
+        }
+        self.last_updated = now;
+    }
+
+    fn set_webhooks(&mut self, specs: Vec<WebhookSpec>, now: Timestamp) {
+        let old = std::mem::take(&mut self.webhooks);
+        self.webhooks = specs
+            .into_iter()
+            .map(|spec| {
+                // A webhook that is unchanged keeps its creation time.
+                let created = old
+                    .iter()
+                    .find(|w| w.name == spec.name && w.hook_url == spec.hook_url)
+                    .map_or(now, |w| w.created);
+                Webhook {
+                    name: spec.name,
+                    hook_url: spec.hook_url,
+                    created,
+                    last_updated: now,
+                }
+            })
+            .collect();
+    }
+
+    /// The pipeline as Docker Hub's API shows it.
+    pub fn api_view(&self) -> Value {
+        let mut view = json!({
+            "name": self.name,
+            "slug": self.slug,
+            "expect_final_callback": self.expect_final_callback,
+            "webhooks": self.webhooks,
+            "created": self.created,
+            "last_updated": self.last_updated,
+            "creator": self.creator,
+        });
+        if let Some(format) = self.payload_format {
+            view["payload_format"] = json!(format);
+        }
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lower_case_with_single_dashes() {
+        assert_eq!(slugify("CI then Deploy!"), "ci-then-deploy");
+        assert_eq!(slugify("  a__b  "), "a-b");
+        assert_eq!(slugify("***"), "");
+    }
+
+    #[test]
+    fn a_real_client_request_body_is_accepted() {
+        let spec = PipelineSpec::from_json(
+            &json!({"name": "X", "expect_final_callback": false,
+                    "webhooks": [{"name": "X", "hook_url": "https://example.com/h"}],
+                    "registry": "registry-1.docker.io"}),
+            true,
+        )
+        .unwrap();
+        assert_eq!(spec.expect_final_callback, Some(false));
+        assert_eq!(spec.webhooks.unwrap()[0].hook_url, "https://example.com/h");
+    }
+
+    #[test]
+    fn a_bad_hook_url_is_reported_per_webhook() {
+        let errors = PipelineSpec::from_json(
+            &json!({"name": "X", "webhooks": [
+                {"name": "a", "hook_url": "https://ok.example/"},
+                {"name": "b", "hook_url": " https://example.com"}]}),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors.to_json(),
+            json!({"webhooks": [{}, {"hook_url": ["Invalid value."]}]})
+        );
+    }
+
+    #[test]
+    fn hook_urls_are_limited_to_255_characters() {
+        let url = |len: usize| format!("http://e.x/{}", "a".repeat(len - 11));
+        let body = |u: String| json!({"name": "X", "webhooks": [{"name": "a", "hook_url": u}]});
+        assert!(PipelineSpec::from_json(&body(url(255)), true).is_ok());
+        assert!(PipelineSpec::from_json(&body(url(256)), true).is_err());
+    }
+}
