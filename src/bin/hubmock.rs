@@ -1,1 +1,137 @@
-fn main(){}
+//! The `hubmock` command: parse flags, call the library, map errors to an exit code.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hubmock::{Config, PayloadFormat};
+
+/// A Docker Hub emulator for integration tests.
+#[derive(Parser)]
+#[command(name = "hubmock", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the emulated Hub API, callbacks and the control API on one port.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Port to bind; 0 picks a free one (read it from the first line printed).
+    #[arg(long, default_value_t = 5555)]
+    port: u16,
+    /// Base URL that appears in payloads (callback_url, repo_url); default: the listening URL.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// A user as name:password (repeatable); each owns the namespace of its name.
+    /// Without any, the user hubmock/hubmock exists.
+    #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
+    users: Vec<(String, String)>,
+    /// Let every Hub API request through without a token.
+    #[arg(long)]
+    no_auth: bool,
+    /// Payload shape of pipelines that name none.
+    #[arg(long, default_value = "legacy", value_name = "legacy|current|observed")]
+    payload_format: PayloadFormat,
+    /// How long a delivery may take before its step fails, e.g. 10s or 500ms.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    delivery_timeout: Duration,
+    /// How long a step may await its callback before it times out; default: forever.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    callback_timeout: Option<Duration>,
+    /// Answer 404 to a push to an unknown repository instead of creating it.
+    #[arg(long)]
+    no_implicit_repositories: bool,
+}
+
+fn parse_user(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, password)) if !name.is_empty() => Ok((name.to_owned(), password.to_owned())),
+        _ => Err(format!("'{text}' is not of the form name:password")),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hubmock: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let mut config = Config::default()
+        .with_auth(!args.no_auth)
+        .with_payload_format(args.payload_format)
+        .with_delivery_timeout(args.delivery_timeout)
+        .with_callback_timeout(args.callback_timeout)
+        .with_implicit_repositories(!args.no_implicit_repositories);
+    if let Some(url) = args.public_url {
+        config = config.with_public_url(url);
+    }
+    for (name, password) in args.users {
+        config = config.with_user(name, password);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("could not start the runtime: {err}"))?;
+    runtime.block_on(async move {
+        let address = format!("{}:{}", args.bind, args.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|err| format!("could not listen on {address}: {err}"))?;
+        let url = hubmock::server::listening_url(&listener)
+            .map_err(|err| format!("could not read the listening address: {err}"))?;
+        {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "listening on {url}")
+                .and_then(|()| stdout.flush())
+                .map_err(|err| format!("could not write to stdout: {err}"))?;
+        }
+        hubmock::server::run(listener, config, shutdown_signal())
+            .await
+            .map_err(|err| format!("server error: {err}"))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -230,7 +230,8 @@ impl Payload {
     ) -> Payload {
         let repo_name: RepoName = repository.repo_name();
         let time = |t: super::time::Timestamp| match format {
-            PayloadFormat::Legacy => Seconds::Float(t.unix_seconds()),
+            // The seed shows whole seconds written as floats: 1.417566161e+09.
+            PayloadFormat::Legacy => Seconds::Float(t.unix_whole_seconds() as f64),
             PayloadFormat::Current | PayloadFormat::Observed => {
                 Seconds::Integer(t.unix_whole_seconds())
             }
@@ -289,6 +290,11 @@ impl Payload {
     /// The payload as the JSON bytes that are POSTed.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a payload always serialises")
+    }
+
+    /// The payload as the exact JSON text that is POSTed.
+    pub fn to_json(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).expect("a payload always serialises")
     }
 }
 

@@ -1,0 +1,100 @@
+//! The HTTP server: one port for every surface, an accept loop, and a graceful shutdown that
+//! finishes in-flight requests and deliveries within a bound.
+
+pub mod http;
+mod routes;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::delivery;
+use crate::store::{Dispatch, Store};
+
+/// The URL a listener serves, e.g. `http://127.0.0.1:5555`.
+pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
+    Ok(format!("http://{}", listener.local_addr()?))
+}
+
+/// Serves `listener` with a fresh state until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => listening_url(&listener)?,
+    };
+    let (store, queue) = Store::new(config, &public_url);
+    serve(listener, store, queue, shutdown).await
+}
+
+/// Serves `listener` over an existing store (whose delivery queue is `queue`) until `shutdown`
+/// completes; then stops accepting, finishes in-flight requests and deliveries (each phase
+/// bounded by the configured grace period) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    queue: mpsc::UnboundedReceiver<Dispatch>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let engine = tokio::spawn(delivery::run(
+        store.clone(),
+        queue,
+        tracker.clone(),
+        cancel.clone(),
+    ));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors and the like: give the system a moment.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let store = store.clone();
+        let service = service_fn(move |request| {
+            let store = store.clone();
+            async move { Ok::<_, Infallible>(routes::handle(&store, request).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is its own business.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    let grace = store.config().shutdown_grace;
+    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+    // No new deliveries or timers; those in flight may finish.
+    cancel.cancel();
+    let _ = engine.await;
+    tracker.close();
+    let _ = tokio::time::timeout(grace, tracker.wait()).await;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The control API `/_hubmock/`: the test suite's handle on the emulator.
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::error::Error;
+use crate::model::fields::{expect_object, Fields};
+use crate::model::repository::{RepoName, Repository};
+use crate::model::run::RunStatus;
+use crate::server::http::{json_response, ok, HttpResponse, Req};
+use crate::store::{PushRequest, RunFilter, Store, WaitFor};
+
+/// The OpenAPI document of this API.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Longest long-poll accepted, so a forgotten `timeout_ms` cannot pin a connection for ever.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+/// Long-poll time when `wait` is given without `timeout_ms`.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// `GET /_hubmock/health`
+pub fn health() -> Result<HttpResponse, Error> {
+    Ok(ok(&json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })))
+}
+
+/// `GET /_hubmock/openapi.json`
+pub fn openapi() -> Result<HttpResponse, Error> {
+    let document: serde_json::Value =
+        serde_json::from_str(OPENAPI).expect("the bundled OpenAPI document is valid JSON");
+    Ok(ok(&document))
+}
+
+/// `GET|POST /_hubmock/repositories`
+pub fn repositories(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
+    if req.method == Method::POST {
+        let repository = Repository::from_json(&req.json(false)?)?;
+        let created = store.create_repository(repository)?;
+        return Ok(json_response(StatusCode::CREATED, &created));
+    }
+    Ok(ok(&json!({ "repositories": store.repositories() })))
+}
+
+/// Whether `tag` is a valid Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_tag(tag: &str) -> bool {
+    let mut bytes = tag.bytes();
+    let first = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    first
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
+/// `POST /_hubmock/repositories/{ns}/{repo}/push`
+pub fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, Error> {
+    let body = req.json(true)?;
+    let mut fields = Fields::new(expect_object(&body)?);
+    let tag = fields.string("tag");
+    if let Some(tag) = &tag {
+        if !is_tag(tag) {
+            fields.errors.add(
+                "tag",
+                "A tag is 1 to 128 characters of A-Z, a-z, 0-9, '_', '.' and '-', not starting with '.' or '-'.",
+            );
+        }
+    }
+    let push = PushRequest {
+        tag,
+        pusher: fields.string("pusher"),
+        images: fields.string_list("images").unwrap_or_default(),
+        media_type: fields.string("media_type"),
+    };
+    fields.errors.or_ok(())?;
+    let runs = store.push(name, push)?;
+    Ok(json_response(StatusCode::ACCEPTED, &json!({ "runs": runs })))
+}
+
+/// `GET /_hubmock/runs?repository=ns/repo&pipeline=slug&status=s`
+pub fn runs(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
+    let filter = RunFilter {
+        repository: req.param("repository").map(RepoName::parse).transpose()?,
+        pipeline: req.param("pipeline").map(str::to_owned),
+        status: req
+            .param("status")
+            .map(|s| s.parse::<RunStatus>().map_err(|e| Error::field("status", e)))
+            .transpose()?,
+    };
+    Ok(ok(&json!({ "runs": store.runs(&filter) })))
+}
+
+/// `GET /_hubmock/runs/{id}?wait=finished|delivered&step=K&timeout_ms=N`
+pub async fn run(store: &Store, req: &Req, id: &str) -> Result<HttpResponse, Error> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::NotFound(format!("There is no run {id:?}: run ids are numbers.")))?;
+    let until = match req.param("wait") {
+        None => return Ok(ok(&store.run(id)?)),
+        Some("finished") => WaitFor::Finished,
+        Some("delivered") => {
+            let step = req.number_param("step")?.ok_or_else(|| {
+                Error::field("step", "wait=delivered needs the step (0-based) to wait for.")
+            })?;
+            WaitFor::Delivered(step as usize)
+        }
+        Some(other) => {
+            return Err(Error::field(
+                "wait",
+                format!("Unknown wait condition '{other}'; expected 'finished' or 'delivered'."),
+            ))
+        }
+    };
+    let timeout = req
+        .number_param("timeout_ms")?
+        .map_or(DEFAULT_WAIT, Duration::from_millis)
+        .min(MAX_WAIT);
+    Ok(ok(&store.wait_for_run(id, until, timeout).await?))
+}
+
+/// `GET /_hubmock/deliveries?run=ID`
+pub fn deliveries(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
+    let run = req.number_param("run")?;
+    // Serialised straight from the records so each body shows exactly as it was sent.
+    #[derive(serde::Serialize)]
+    struct Deliveries {
+        deliveries: Vec<crate::store::DeliveryRecord>,
+    }
+    Ok(ok(&Deliveries {
+        deliveries: store.deliveries(run),
+    }))
+}
+
+/// `POST /_hubmock/reset`
+pub fn reset(store: &Store) -> Result<HttpResponse, Error> {
+    store.reset();
+    Ok(ok(&json!({ "status": "reset" })))
+}
+
+/// `GET|PUT /_hubmock/state`
+pub fn state(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
+    if req.method == Method::PUT {
+        store.import(&req.json(false)?)?;
+        return Ok(ok(&json!({ "status": "imported" })));
+    }
+    Ok(ok(&store.export()))
+}

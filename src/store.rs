@@ -1,0 +1,702 @@
+//! The emulator's shared state: a cheap-clone handle over one mutex-guarded [`State`].
+//!
+//! Every operation takes the lock, does its pure work (the chain rules live in
+//! [`crate::model::chain`]), queues the deliveries that result on a channel, and lets go: the
+//! lock is never held across an `.await`. The delivery engine ([`crate::delivery`]) takes the
+//! queued work and POSTs outside the lock.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::chain::{Effect, Event, Rejection, RunStart};
+use crate::model::ids;
+use crate::model::payload::{Payload, PayloadFormat};
+use crate::model::pipeline::{Pipeline, PipelineSpec};
+use crate::model::repository::{RepoName, Repository};
+use crate::model::run::{DeliveryResult, PushEvent, Run, RunStatus};
+use crate::model::time::Timestamp;
+
+/// One delivery for the engine to make.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    /// The run.
+    pub run_id: u64,
+    /// The step (0-based).
+    pub step: usize,
+    /// Where to POST.
+    pub url: String,
+    /// What to POST.
+    pub payload: Payload,
+}
+
+/// One outbound request, as `/_hubmock/deliveries` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Sequence number.
+    pub id: u64,
+    /// The run it belongs to.
+    pub run_id: u64,
+    /// The step (0-based).
+    pub step: usize,
+    /// Where it went.
+    pub url: String,
+    /// When it was sent.
+    pub sent: Timestamp,
+    /// The request headers.
+    pub request_headers: BTreeMap<String, String>,
+    /// The request body, exactly as sent.
+    pub request_body: Box<serde_json::value::RawValue>,
+    /// How it went.
+    #[serde(flatten)]
+    pub result: DeliveryResult,
+}
+
+/// A push as the control API (or the registry, later) reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PushRequest {
+    /// The tag; `latest` when absent.
+    pub tag: Option<String>,
+    /// Who pushed; the repository's owner when absent.
+    pub pusher: Option<String>,
+    /// Image ids or digests; one is made up when empty.
+    pub images: Vec<String>,
+    /// The manifest's media type.
+    pub media_type: Option<String>,
+}
+
+/// What to wait for on a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// The run is no longer pending.
+    Finished,
+    /// The step's delivery (0-based) has been answered (or the run is over).
+    Delivered(usize),
+}
+
+impl WaitFor {
+    fn reached(self, run: &Run) -> bool {
+        match self {
+            WaitFor::Finished => !run.is_pending(),
+            WaitFor::Delivered(step) => {
+                !run.is_pending() || run.steps.get(step).is_some_and(|s| s.delivery.is_some())
+            }
+        }
+    }
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    /// Only this repository's.
+    pub repository: Option<RepoName>,
+    /// Only this pipeline's (by slug).
+    pub pipeline: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RepoEntry {
+    repository: Repository,
+    pipelines: Vec<Pipeline>,
+}
+
+/// Everything the emulator knows; exported and imported whole by `/_hubmock/state`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    repositories: BTreeMap<RepoName, RepoEntry>,
+    runs: BTreeMap<u64, Run>,
+    deliveries: VecDeque<DeliveryRecord>,
+    ids: Counters,
+    /// hook id -> (run id, step); derived from `runs`.
+    #[serde(skip)]
+    hooks: HashMap<String, (u64, usize)>,
+    /// login token -> user name.
+    #[serde(skip)]
+    tokens: HashMap<String, String>,
+    /// run id -> whoever long-polls it.
+    #[serde(skip)]
+    watchers: HashMap<u64, Vec<oneshot::Sender<()>>>,
+}
+
+/// The last id handed out of each kind; they keep counting across a reset, so an old id never
+/// names a new thing.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct Counters {
+    pipeline: u64,
+    run: u64,
+    delivery: u64,
+}
+
+impl State {
+    fn entry(&self, name: &RepoName) -> Result<&RepoEntry, Error> {
+        self.repositories.get(name).ok_or_else(|| not_found_repository(name))
+    }
+
+    fn entry_mut(&mut self, name: &RepoName) -> Result<&mut RepoEntry, Error> {
+        self.repositories
+            .get_mut(name)
+            .ok_or_else(|| not_found_repository(name))
+    }
+
+    fn wake(&mut self, run_id: u64) {
+        for tx in self.watchers.remove(&run_id).unwrap_or_default() {
+            let _ = tx.send(());
+        }
+    }
+
+    fn index_hooks(&mut self, run: &Run) {
+        for (step, s) in run.steps.iter().enumerate() {
+            self.hooks.insert(s.hook_id.clone(), (run.id, step));
+        }
+    }
+}
+
+fn not_found_repository(name: &RepoName) -> Error {
+    Error::NotFound(format!(
+        "Repository {name} does not exist: create it with POST /_hubmock/repositories or push to it."
+    ))
+}
+
+fn not_found_pipeline(name: &RepoName, slug: &str) -> Error {
+    Error::NotFound(format!(
+        "Repository {name} has no webhook pipeline '{slug}'."
+    ))
+}
+
+struct Shared {
+    state: Mutex<State>,
+    config: Config,
+    public_url: String,
+    users: Vec<(String, String)>,
+    work: mpsc::UnboundedSender<Dispatch>,
+}
+
+/// A cheap-clone handle to the emulator's state.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+impl Store {
+    /// A new, empty store whose payload URLs start with `public_url`, and the receiving end of
+    /// the deliveries it will ask for.
+    pub fn new(config: Config, public_url: &str) -> (Store, mpsc::UnboundedReceiver<Dispatch>) {
+        let (work, rx) = mpsc::unbounded_channel();
+        let users = config.effective_users();
+        let store = Store {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                public_url: public_url.trim_end_matches('/').to_owned(),
+                config,
+                users,
+                work,
+            }),
+        };
+        (store, rx)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The base of URLs in payloads.
+    pub fn public_url(&self) -> &str {
+        &self.shared.public_url
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug; the state is still the best we have.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Carries out a transition's effects: queue deliveries, wake waiters. Called with the lock
+    /// held; sending on an unbounded channel never blocks.
+    fn effects(&self, state: &mut State, run_id: u64, effects: Vec<Effect>) {
+        for effect in effects {
+            if let Effect::Deliver { step } = effect {
+                if let Some(dispatch) = self.dispatch_for(state, run_id, step) {
+                    // The engine is gone only while shutting down; the step then stays pending.
+                    let _ = self.shared.work.send(dispatch);
+                }
+            }
+        }
+        state.wake(run_id);
+    }
+
+    fn dispatch_for(&self, state: &State, run_id: u64, step: usize) -> Option<Dispatch> {
+        let run = state.runs.get(&run_id)?;
+        let s = run.steps.get(step)?;
+        // The payload shows the repository as it is when the step is delivered.
+        let repository = state.repositories.get(&run.repository).map_or_else(
+            || Repository::new(&run.repository),
+            |entry| entry.repository.clone(),
+        );
+        Some(Dispatch {
+            run_id,
+            step,
+            url: s.hook_url.clone(),
+            payload: Payload::build(
+                run.payload_format,
+                &repository,
+                &run.push,
+                s.callback_url.clone(),
+                &self.shared.public_url,
+            ),
+        })
+    }
+
+    // ---- users -------------------------------------------------------------------------
+
+    /// Logs in: a new token, or `None` for a wrong name or password.
+    pub fn login(&self, username: &str, password: &str) -> Option<String> {
+        let known = self
+            .shared
+            .users
+            .iter()
+            .any(|(u, p)| u == username && p == password);
+        if !known {
+            return None;
+        }
+        let token = ids::random_hex(32);
+        self.lock()
+            .tokens
+            .insert(token.clone(), username.to_owned());
+        Some(token)
+    }
+
+    /// The user a token belongs to.
+    pub fn user_of(&self, token: &str) -> Option<String> {
+        self.lock().tokens.get(token).cloned()
+    }
+
+    // ---- repositories ------------------------------------------------------------------
+
+    /// Creates a repository; `409` if it exists.
+    pub fn create_repository(&self, repository: Repository) -> Result<Repository, Error> {
+        let name = repository.repo_name();
+        let mut state = self.lock();
+        if state.repositories.contains_key(&name) {
+            return Err(Error::Conflict(format!("Repository {name} already exists.")));
+        }
+        state.repositories.insert(
+            name,
+            RepoEntry {
+                repository: repository.clone(),
+                pipelines: Vec::new(),
+            },
+        );
+        Ok(repository)
+    }
+
+    /// A repository.
+    pub fn repository(&self, name: &RepoName) -> Result<Repository, Error> {
+        Ok(self.lock().entry(name)?.repository.clone())
+    }
+
+    /// Every repository, by name.
+    pub fn repositories(&self) -> Vec<Repository> {
+        let state = self.lock();
+        state
+            .repositories
+            .values()
+            .map(|e| e.repository.clone())
+            .collect()
+    }
+
+    // ---- pipelines ---------------------------------------------------------------------
+
+    /// A repository's pipelines, in creation order.
+    pub fn pipelines(&self, name: &RepoName) -> Result<Vec<Pipeline>, Error> {
+        Ok(self.lock().entry(name)?.pipelines.clone())
+    }
+
+    /// One pipeline.
+    pub fn pipeline(&self, name: &RepoName, slug: &str) -> Result<Pipeline, Error> {
+        let state = self.lock();
+        state
+            .entry(name)?
+            .pipelines
+            .iter()
+            .find(|p| p.slug == slug)
+            .cloned()
+            .ok_or_else(|| not_found_pipeline(name, slug))
+    }
+
+    /// Creates a pipeline from a validated spec; `400` if its name or slug is taken.
+    pub fn create_pipeline(
+        &self,
+        name: &RepoName,
+        spec: PipelineSpec,
+        creator: &str,
+    ) -> Result<Pipeline, Error> {
+        let mut state = self.lock();
+        let id = state.ids.pipeline + 1;
+        let entry = state.entry_mut(name)?;
+        let pipeline = Pipeline::create(id, spec, creator, Timestamp::now());
+        check_unique(entry, &pipeline, None)?;
+        entry.pipelines.push(pipeline.clone());
+        state.ids.pipeline = id;
+        Ok(pipeline)
+    }
+
+    /// Updates a pipeline; pending runs keep the copy they started with.
+    pub fn update_pipeline(
+        &self,
+        name: &RepoName,
+        slug: &str,
+        spec: PipelineSpec,
+    ) -> Result<Pipeline, Error> {
+        let mut state = self.lock();
+        let entry = state.entry_mut(name)?;
+        let index = entry
+            .pipelines
+            .iter()
+            .position(|p| p.slug == slug)
+            .ok_or_else(|| not_found_pipeline(name, slug))?;
+        let mut updated = entry.pipelines[index].clone();
+        updated.update(spec, Timestamp::now());
+        check_unique(entry, &updated, Some(index))?;
+        entry.pipelines[index] = updated.clone();
+        Ok(updated)
+    }
+
+    /// Deletes a pipeline and cancels its pending runs (R10).
+    pub fn delete_pipeline(&self, name: &RepoName, slug: &str) -> Result<(), Error> {
+        let mut state = self.lock();
+        let entry = state.entry_mut(name)?;
+        let index = entry
+            .pipelines
+            .iter()
+            .position(|p| p.slug == slug)
+            .ok_or_else(|| not_found_pipeline(name, slug))?;
+        let pipeline = entry.pipelines.remove(index);
+        let now = Timestamp::now();
+        let pending: Vec<u64> = state
+            .runs
+            .values()
+            .filter(|r| r.pipeline_id == pipeline.id && r.is_pending())
+            .map(|r| r.id)
+            .collect();
+        for run_id in pending {
+            let effects = apply(&mut state, run_id, Event::PipelineDeleted, now);
+            if let Ok(effects) = effects {
+                self.effects(&mut state, run_id, effects);
+            }
+        }
+        Ok(())
+    }
+
+    /// A pipeline's runs, newest first.
+    pub fn history(&self, name: &RepoName, slug: &str) -> Result<Vec<Run>, Error> {
+        let state = self.lock();
+        let pipeline = state
+            .entry(name)?
+            .pipelines
+            .iter()
+            .find(|p| p.slug == slug)
+            .ok_or_else(|| not_found_pipeline(name, slug))?;
+        Ok(state
+            .runs
+            .values()
+            .rev()
+            .filter(|r| r.pipeline_id == pipeline.id)
+            .cloned()
+            .collect())
+    }
+
+    // ---- pushes, deliveries, callbacks -------------------------------------------------
+
+    /// A push: one run per pipeline of the repository (R1), step 1 of each delivered at once.
+    pub fn push(&self, name: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
+        let now = Timestamp::now();
+        let mut state = self.lock();
+        if !state.repositories.contains_key(name) {
+            if !self.shared.config.implicit_repositories {
+                return Err(not_found_repository(name));
+            }
+            state.repositories.insert(
+                name.clone(),
+                RepoEntry {
+                    repository: Repository::new(name),
+                    pipelines: Vec::new(),
+                },
+            );
+        }
+        let entry = &state.repositories[name];
+        let mut images = push.images;
+        if images.is_empty() {
+            // Legacy payloads list image ids; a push that names none gets one made up.
+            images.push(ids::random_hex(32));
+        }
+        let event = PushEvent {
+            tag: push.tag.unwrap_or_else(|| "latest".to_owned()),
+            pusher: push
+                .pusher
+                .unwrap_or_else(|| entry.repository.owner.clone()),
+            images,
+            media_type: push.media_type,
+            pushed_at: now,
+        };
+        let pipelines = entry.pipelines.clone();
+        let mut runs = Vec::with_capacity(pipelines.len());
+        for pipeline in &pipelines {
+            state.ids.run += 1;
+            let id = state.ids.run;
+            let (run, effects) = Run::start(
+                RunStart {
+                    id,
+                    repository: name,
+                    push: event.clone(),
+                    default_format: self.shared.config.payload_format,
+                    public_url: &self.shared.public_url,
+                    now,
+                },
+                pipeline,
+                ids::new_hook_id,
+            );
+            state.index_hooks(&run);
+            state.runs.insert(id, run);
+            self.effects(&mut state, id, effects);
+            runs.push(state.runs[&id].clone());
+        }
+        Ok(runs)
+    }
+
+    /// Records a delivery's outcome and applies it to its run (R3, R6, R11).
+    pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) {
+        let mut state = self.lock();
+        let limit = self.shared.config.delivery_log_limit;
+        if limit > 0 {
+            while state.deliveries.len() >= limit {
+                state.deliveries.pop_front();
+            }
+            let mut record = record.clone();
+            state.ids.delivery += 1;
+            record.id = state.ids.delivery;
+            state.deliveries.push_back(record);
+        }
+        let event = Event::Delivered {
+            step: dispatch.step,
+            result: record.result,
+        };
+        if let Ok(effects) = apply(&mut state, dispatch.run_id, event, Timestamp::now()) {
+            self.effects(&mut state, dispatch.run_id, effects);
+        }
+    }
+
+    /// A callback to a hook id (R7, R8). `Ok` carries the run as it is after the callback.
+    pub fn callback(&self, repository: &RepoName, hook_id: &str, body: &[u8]) -> Result<Run, Error> {
+        let mut state = self.lock();
+        let unknown = || Error::NotFound(format!("No webhook delivery has hook id '{hook_id}'."));
+        let &(run_id, step) = state.hooks.get(hook_id).ok_or_else(unknown)?;
+        if !state.runs.get(&run_id).is_some_and(|r| &r.repository == repository) {
+            return Err(unknown());
+        }
+        let event = Event::Callback { step, body };
+        match apply(&mut state, run_id, event, Timestamp::now()) {
+            Ok(effects) => {
+                self.effects(&mut state, run_id, effects);
+                Ok(state.runs[&run_id].clone())
+            }
+            Err(Rejection::UpdateNotAllowed) => Err(Error::UpdateNotAllowed),
+            Err(Rejection::Invalid(errors)) => Err(Error::Invalid(errors)),
+        }
+    }
+
+    /// A step's callback timer ran out (R9).
+    pub fn callback_timed_out(&self, run_id: u64, step: usize) {
+        let mut state = self.lock();
+        let event = Event::CallbackTimedOut { step };
+        if let Ok(effects) = apply(&mut state, run_id, event, Timestamp::now()) {
+            self.effects(&mut state, run_id, effects);
+        }
+    }
+
+    // ---- inspection --------------------------------------------------------------------
+
+    /// One run.
+    pub fn run(&self, id: u64) -> Result<Run, Error> {
+        self.lock()
+            .runs
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("There is no run {id}.")))
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Vec<Run> {
+        let state = self.lock();
+        state
+            .runs
+            .values()
+            .rev()
+            .filter(|r| filter.repository.as_ref().is_none_or(|n| &r.repository == n))
+            .filter(|r| filter.pipeline.as_ref().is_none_or(|p| &r.pipeline == p))
+            .filter(|r| filter.status.is_none_or(|s| r.status == s))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until the run reaches `until` or `timeout` passes, then answers the run as it is.
+    pub async fn wait_for_run(&self, id: u64, until: WaitFor, timeout: Duration) -> Result<Run, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = {
+                let mut state = self.lock();
+                let run = state
+                    .runs
+                    .get(&id)
+                    .ok_or_else(|| Error::NotFound(format!("There is no run {id}.")))?;
+                if until.reached(run) || tokio::time::Instant::now() >= deadline {
+                    return Ok(run.clone());
+                }
+                let (tx, rx) = oneshot::channel();
+                let watchers = state.watchers.entry(id).or_default();
+                watchers.retain(|w| !w.is_closed());
+                watchers.push(tx);
+                rx
+            };
+            // Woken on any change of the run (or dropped by a reset): look again.
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
+    }
+
+    /// Outbound requests, oldest first, optionally for one run only.
+    pub fn deliveries(&self, run_id: Option<u64>) -> Vec<DeliveryRecord> {
+        let state = self.lock();
+        state
+            .deliveries
+            .iter()
+            .filter(|d| run_id.is_none_or(|id| d.run_id == id))
+            .cloned()
+            .collect()
+    }
+
+    // ---- whole state -------------------------------------------------------------------
+
+    /// Forgets everything but the configured users. Ids keep counting, so an old run id never
+    /// names a new run.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        let ids = state.ids;
+        let old = std::mem::take(&mut *state);
+        state.ids = ids;
+        drop(state);
+        // Dropping the old watchers wakes every long-poll; they then find their run gone.
+        drop(old);
+    }
+
+    /// The whole state as JSON.
+    pub fn export(&self) -> Value {
+        let state = self.lock();
+        json!({
+            "version": 1,
+            "repositories": state.repositories.values().collect::<Vec<_>>(),
+            "runs": state.runs.values().collect::<Vec<_>>(),
+            "deliveries": state.deliveries,
+        })
+    }
+
+    /// Replaces the whole state with an export. Runs awaiting a callback keep awaiting it.
+    pub fn import(&self, value: &Value) -> Result<(), Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Snapshot {
+            version: u32,
+            repositories: Vec<RepoEntry>,
+            runs: Vec<Run>,
+            #[serde(default)]
+            deliveries: VecDeque<DeliveryRecord>,
+        }
+        let snapshot: Snapshot = serde_json::from_value(value.clone())
+            .map_err(|err| Error::BadRequest(format!("Invalid state document: {err}")))?;
+        if snapshot.version != 1 {
+            return Err(Error::field(
+                "version",
+                format!("Unsupported state version {}; this hubmock reads version 1.", snapshot.version),
+            ));
+        }
+        let mut fresh = State::default();
+        for entry in snapshot.repositories {
+            let name = entry.repository.repo_name();
+            RepoName::new(&name.namespace, &name.name)?;
+            fresh.repositories.insert(name, entry);
+        }
+        let max_pipeline = fresh
+            .repositories
+            .values()
+            .flat_map(|e| e.pipelines.iter().map(|p| p.id))
+            .chain(fresh.runs.values().map(|r| r.pipeline_id))
+            .max()
+            .unwrap_or(0);
+        let max_pipeline = max_pipeline;
+        for run in snapshot.runs {
+            fresh.index_hooks(&run);
+            fresh.runs.insert(run.id, run);
+        }
+        fresh.deliveries = snapshot.deliveries;
+        let mut state = self.lock();
+        fresh.ids = Counters {
+            pipeline: state.ids.pipeline.max(max_pipeline),
+            run: state.ids.run.max(fresh.runs.keys().copied().max().unwrap_or(0)),
+            delivery: state
+                .ids
+                .delivery
+                .max(fresh.deliveries.iter().map(|d| d.id).max().unwrap_or(0)),
+        };
+        fresh.tokens = std::mem::take(&mut state.tokens);
+        let old = std::mem::replace(&mut *state, fresh);
+        drop(state);
+        drop(old);
+        Ok(())
+    }
+
+    /// The default payload format.
+    pub fn payload_format(&self) -> PayloadFormat {
+        self.shared.config.payload_format
+    }
+}
+
+/// Applies an event to a stored run through the chain rules.
+fn apply(
+    state: &mut State,
+    run_id: u64,
+    event: Event<'_>,
+    now: Timestamp,
+) -> Result<Vec<Effect>, Rejection> {
+    match state.runs.get_mut(&run_id) {
+        Some(run) => run.apply(event, now),
+        // The run was forgotten by a reset while its delivery was in flight.
+        None => Ok(Vec::new()),
+    }
+}
+
+fn check_unique(entry: &RepoEntry, pipeline: &Pipeline, skip: Option<usize>) -> Result<(), Error> {
+    for (i, other) in entry.pipelines.iter().enumerate() {
+        if Some(i) == skip {
+            continue;
+        }
+        if other.name == pipeline.name || other.slug == pipeline.slug {
+            return Err(Error::field(
+                "name",
+                format!(
+                    "A webhook pipeline named '{}' (slug '{}') already exists for this repository.",
+                    other.name, other.slug
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
