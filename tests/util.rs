@@ -1,0 +1,378 @@
+//! Shared helpers: an emulator per test, a small HTTP client that prints everything on
+//! failure, and webhook receivers on listeners each test binds itself.
+
+#![allow(dead_code)]
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hubmock::{Config, Hub};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use wiremock::MockServer;
+
+/// How long a test waits for a run before it gives up (never reached when things work).
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// An HTTP answer, printed whole when an assertion about it fails.
+pub struct Resp {
+    pub method: Method,
+    pub url: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    /// The body as JSON (panics, showing the whole exchange, if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {self:?}"))
+    }
+
+    /// Asserts the status and answers the JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status: {self:?}");
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+}
+
+impl fmt::Debug for Resp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "\n{} {}\n-> {}\n{:?}\n{}\n",
+            self.method,
+            self.url,
+            self.status,
+            self.headers,
+            String::from_utf8_lossy(&self.body)
+        )
+    }
+}
+
+/// A plain HTTP/1 client.
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    token: Option<String>,
+}
+
+impl Http {
+    /// A client whose relative paths go to `base`.
+    pub fn new(base: &str) -> Http {
+        Http {
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            base: base.trim_end_matches('/').to_owned(),
+            token: None,
+        }
+    }
+
+    /// The same client, sending `Authorization: JWT <token>`.
+    pub fn with_token(&self, token: &str) -> Http {
+        Http {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Sends any request; `headers` are added as given.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
+        let url = self.url(path);
+        let mut request = Request::builder().method(method.clone()).uri(&url);
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("JWT {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body.into())).expect("valid request");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .unwrap_or_else(|err| panic!("{method} {url} failed: {err:?}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("response body")
+            .to_bytes();
+        Resp {
+            method,
+            url,
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, &[], Bytes::new()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send_json(Method::PATCH, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send_json(Method::PUT, path, body).await
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.send(method, path, &[("content-type", "application/json")], bytes)
+            .await
+    }
+
+    /// POSTs raw bytes.
+    pub async fn post_raw(&self, path: &str, body: impl Into<Bytes>) -> Resp {
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
+    }
+}
+
+/// An emulator for one test, with a client for it.
+pub struct TestHub {
+    pub hub: Hub,
+    pub http: Http,
+}
+
+impl TestHub {
+    /// An emulator with auth off.
+    pub async fn start() -> TestHub {
+        TestHub::with(Config::default().with_auth(false)).await
+    }
+
+    /// An emulator with `config`.
+    pub async fn with(config: Config) -> TestHub {
+        let hub = Hub::start_with(config).await;
+        let http = Http::new(&hub.uri());
+        TestHub { hub, http }
+    }
+
+    /// Creates `ns/name` through the control API.
+    pub async fn repository(&self, ns: &str, name: &str) -> Value {
+        self.http
+            .post(
+                "/_hubmock/repositories",
+                json!({"namespace": ns, "name": name}),
+            )
+            .await
+            .expect(201)
+    }
+
+    /// Creates a pipeline through the Hub API with one webhook per URL.
+    pub async fn pipeline(&self, repo: &str, name: &str, urls: &[String], expect_final: bool) -> Value {
+        let webhooks: Vec<Value> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| json!({"name": format!("hook {i}"), "hook_url": url}))
+            .collect();
+        self.http
+            .post(
+                &format!("/v2/repositories/{repo}/webhook_pipeline/"),
+                json!({"name": name, "expect_final_callback": expect_final,
+                       "webhooks": webhooks, "registry": "registry-1.docker.io"}),
+            )
+            .await
+            .expect(201)
+    }
+
+    /// Pushes a tag through the control API; answers the runs started.
+    pub async fn push(&self, repo: &str, tag: &str) -> Vec<Value> {
+        let body = self
+            .http
+            .post(&format!("/_hubmock/repositories/{repo}/push"), json!({"tag": tag}))
+            .await
+            .expect(202);
+        body["runs"].as_array().expect("runs").clone()
+    }
+
+    /// Long-polls a run until it is finished.
+    pub async fn finished(&self, run: &Value) -> Value {
+        let id = &run["id"];
+        let run = self
+            .http
+            .get(&format!("/_hubmock/runs/{id}?wait=finished&timeout_ms={}", WAIT.as_millis()))
+            .await
+            .expect(200);
+        assert_ne!(run["status"], "pending", "run {id} still pending after {WAIT:?}: {run:#}");
+        run
+    }
+
+    /// Long-polls a run until the step's delivery was answered.
+    pub async fn delivered(&self, run: &Value, step: usize) -> Value {
+        let id = &run["id"];
+        let run = self
+            .http
+            .get(&format!(
+                "/_hubmock/runs/{id}?wait=delivered&step={step}&timeout_ms={}",
+                WAIT.as_millis()
+            ))
+            .await
+            .expect(200);
+        assert!(
+            !run["steps"][step]["delivery"].is_null() || run["status"] != "pending",
+            "step {step} of run {id} not delivered after {WAIT:?}: {run:#}"
+        );
+        run
+    }
+
+    /// Sends a callback for a step of a run (as the JSON the run shows).
+    pub async fn callback(&self, run: &Value, step: usize, body: Value) -> Resp {
+        let url = run["steps"][step]["callback_url"]
+            .as_str()
+            .expect("callback_url")
+            .to_owned();
+        self.http.post(&url, body).await
+    }
+
+    /// The whole state, to show that a bad request changed nothing.
+    pub async fn state(&self) -> Value {
+        self.http.get("/_hubmock/state").await.expect(200)
+    }
+}
+
+/// A wiremock server on a listener this test bound itself, so a late delivery can never reach
+/// another test's receiver.
+pub async fn receiver() -> MockServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    MockServer::builder().listener(listener).start().await
+}
+
+/// The statuses of a run's steps.
+pub fn step_statuses(run: &Value) -> Vec<String> {
+    run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A receiver written by hand for behaviours wiremock cannot script (calling back before
+/// answering, closing the connection, answering garbage). Each connection gets `handler`'s
+/// bytes written back after the request head and body are read.
+pub struct RawReceiver {
+    pub address: SocketAddr,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl RawReceiver {
+    /// Starts on the current runtime; `respond` gets the request body and answers the raw
+    /// bytes to write (or `None` to drop the connection).
+    pub async fn start<F, Fut>(respond: F) -> RawReceiver
+    where
+        F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Option<Vec<u8>>> + Send,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let respond = Arc::new(respond);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let respond = respond.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    // Read the head, then as many body bytes as Content-Length says.
+                    let (head_end, length) = loop {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (pos + 4, length);
+                        }
+                    };
+                    while buf.len() < head_end + length {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let body = Bytes::copy_from_slice(&buf[head_end..head_end + length]);
+                    if let Some(answer) = respond(body).await {
+                        let _ = stream.write_all(&answer).await;
+                        let _ = stream.shutdown().await;
+                    }
+                });
+            }
+        });
+        RawReceiver { address, task }
+    }
+
+    /// The URL to register as a hook.
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.address)
+    }
+}
+
+impl Drop for RawReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A complete HTTP/1.1 response with a body.
+pub fn http_response(status: u16, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
