@@ -1,1 +1,154 @@
-//! (being written)
+//! Time-dependent rules on tokio's paused clock: the emulator, its receivers and the test all
+//! run on the test's runtime, so the clock moves only when the test (or an idle runtime) moves
+//! it, and no test waits in real time.
+
+use std::time::Duration;
+
+use hubmock::store::{PushRequest, Store, WaitFor};
+use hubmock::{Config, PipelineSpec, RepoName, RunStatus, StepStatus};
+use tokio::sync::oneshot;
+
+use crate::util::{http_response, RawReceiver};
+
+/// The emulator's store and engine on the current (paused) runtime; dropped, it shuts down.
+struct PausedHub {
+    store: Store,
+    repo: RepoName,
+    _stop: oneshot::Sender<()>,
+}
+
+impl PausedHub {
+    async fn start(config: Config, hooks: &[String]) -> PausedHub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = hubmock::server::listening_url(&listener).unwrap();
+        let (store, queue) = Store::new(config, &url);
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(hubmock::server::serve(listener, store.clone(), queue, async {
+            let _ = stopped.await;
+        }));
+        let repo = RepoName::new("acme", "app").unwrap();
+        store
+            .create_repository(hubmock::Repository::new(&repo))
+            .unwrap();
+        let urls: Vec<&str> = hooks.iter().map(String::as_str).collect();
+        store
+            .create_pipeline(&repo, PipelineSpec::new("p", &urls), "acme")
+            .unwrap();
+        PausedHub {
+            store,
+            repo,
+            _stop: stop,
+        }
+    }
+
+    fn push(&self) -> u64 {
+        self.store.push(&self.repo, PushRequest::default()).unwrap()[0].id
+    }
+}
+
+async fn answering_200() -> RawReceiver {
+    RawReceiver::start(|_| async { Some(http_response(200, "")) }).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_whose_callback_does_not_come_in_time_times_out() {
+    let (a, b) = (answering_200().await, answering_200().await);
+    let config = Config::default().with_callback_timeout(Some(Duration::from_secs(30)));
+    let hub = PausedHub::start(config, &[a.url(), b.url()]).await;
+    let id = hub.push();
+    let run = hub
+        .store
+        .wait_for_run(id, WaitFor::Delivered(0), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(run.steps[0].status, StepStatus::AwaitingCallback);
+
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert_eq!(hub.store.run(id).unwrap().status, RunStatus::Pending);
+
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let run = hub
+        .store
+        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Error);
+    let statuses: Vec<_> = run.steps.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::TimedOut, StepStatus::Skipped]);
+    // A callback after the timeout is refused.
+    let late = hub
+        .store
+        .callback(&hub.repo, &run.steps[0].hook_id, br#"{"state": "success"}"#);
+    assert_eq!(late.unwrap_err(), hubmock::Error::UpdateNotAllowed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_in_time_stops_the_timer() {
+    let a = answering_200().await;
+    let config = Config::default().with_callback_timeout(Some(Duration::from_secs(30)));
+    let hub = PausedHub::start(config, &[a.url()]).await;
+    let id = hub.push();
+    let run = hub.store.run(id).unwrap();
+    tokio::time::advance(Duration::from_secs(29)).await;
+    hub.store
+        .callback(&hub.repo, &run.steps[0].hook_id, br#"{"state": "success"}"#)
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let run = hub
+        .store
+        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Success);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_callback_timeout_a_run_waits_for_ever() {
+    let a = answering_200().await;
+    let hub = PausedHub::start(Config::default(), &[a.url()]).await;
+    let id = hub.push();
+    hub.store
+        .wait_for_run(id, WaitFor::Delivered(0), Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(30 * 24 * 3600)).await;
+    let run = hub.store.run(id).unwrap();
+    assert_eq!(run.status, RunStatus::Pending);
+    assert_eq!(run.steps[0].status, StepStatus::AwaitingCallback);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_receiver_that_never_answers_fails_its_step_at_the_delivery_timeout() {
+    let hanging = RawReceiver::start(|_| std::future::pending()).await;
+    let config = Config::default().with_delivery_timeout(Duration::from_secs(10));
+    let hub = PausedHub::start(config, &[hanging.url()]).await;
+    let id = hub.push();
+    let before = tokio::time::Instant::now();
+    let run = hub
+        .store
+        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Error);
+    assert_eq!(run.steps[0].status, StepStatus::DeliveryFailed);
+    let delivery = run.steps[0].delivery.as_ref().unwrap();
+    assert!(
+        delivery.error.as_deref().unwrap().contains("delivery timeout of 10s"),
+        "{delivery:?}"
+    );
+    assert_eq!(tokio::time::Instant::now() - before, Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_long_poll_answers_the_pending_run_when_its_time_is_up() {
+    let hanging = RawReceiver::start(|_| std::future::pending()).await;
+    let config = Config::default().with_delivery_timeout(Duration::from_secs(3600));
+    let hub = PausedHub::start(config, &[hanging.url()]).await;
+    let id = hub.push();
+    let run = hub
+        .store
+        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Pending);
+}
