@@ -121,7 +121,10 @@ async fn post(
     let uri: http::Uri = url
         .parse()
         .map_err(|err| format!("invalid hook URL {url:?}: {err}"))?;
-    if uri.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+    if uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+    {
         return Err(
             "https hook URLs are not supported by hubmock's delivery client yet; use http://"
                 .to_owned(),

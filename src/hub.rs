@@ -46,7 +46,9 @@ impl Hub {
         listener
             .set_nonblocking(true)
             .expect("could not make the listener non-blocking");
-        let address = listener.local_addr().expect("a bound listener has an address");
+        let address = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let uri = format!("http://{address}");
         let public_url = config.public_url.clone().unwrap_or_else(|| uri.clone());
         let config = Config {
@@ -104,7 +106,11 @@ impl Hub {
     }
 
     /// Creates a webhook pipeline.
-    pub fn create_pipeline(&self, repository: &RepoName, spec: PipelineSpec) -> Result<Pipeline, Error> {
+    pub fn create_pipeline(
+        &self,
+        repository: &RepoName,
+        spec: PipelineSpec,
+    ) -> Result<Pipeline, Error> {
         self.store
             .create_pipeline(repository, spec, &repository.namespace)
     }
@@ -137,11 +143,18 @@ impl Hub {
 
     /// Waits until the run is no longer pending, or `timeout` passes; answers the run as it is.
     pub async fn wait_for_run(&self, id: u64, timeout: Duration) -> Result<Run, Error> {
-        self.store.wait_for_run(id, WaitFor::Finished, timeout).await
+        self.store
+            .wait_for_run(id, WaitFor::Finished, timeout)
+            .await
     }
 
     /// Waits until the step's (0-based) delivery has been answered, or the run is over.
-    pub async fn wait_for_delivery(&self, id: u64, step: usize, timeout: Duration) -> Result<Run, Error> {
+    pub async fn wait_for_delivery(
+        &self,
+        id: u64,
+        step: usize,
+        timeout: Duration,
+    ) -> Result<Run, Error> {
         self.store
             .wait_for_run(id, WaitFor::Delivered(step), timeout)
             .await

@@ -137,7 +137,9 @@ struct Counters {
 
 impl State {
     fn entry(&self, name: &RepoName) -> Result<&RepoEntry, Error> {
-        self.repositories.get(name).ok_or_else(|| not_found_repository(name))
+        self.repositories
+            .get(name)
+            .ok_or_else(|| not_found_repository(name))
     }
 
     fn entry_mut(&mut self, name: &RepoName) -> Result<&mut RepoEntry, Error> {
@@ -288,7 +290,9 @@ impl Store {
         let name = repository.repo_name();
         let mut state = self.lock();
         if state.repositories.contains_key(&name) {
-            return Err(Error::Conflict(format!("Repository {name} already exists.")));
+            return Err(Error::Conflict(format!(
+                "Repository {name} already exists."
+            )));
         }
         state.repositories.insert(
             name,
@@ -497,11 +501,20 @@ impl Store {
     }
 
     /// A callback to a hook id (R7, R8). `Ok` carries the run as it is after the callback.
-    pub fn callback(&self, repository: &RepoName, hook_id: &str, body: &[u8]) -> Result<Run, Error> {
+    pub fn callback(
+        &self,
+        repository: &RepoName,
+        hook_id: &str,
+        body: &[u8],
+    ) -> Result<Run, Error> {
         let mut state = self.lock();
         let unknown = || Error::NotFound(format!("No webhook delivery has hook id '{hook_id}'."));
         let &(run_id, step) = state.hooks.get(hook_id).ok_or_else(unknown)?;
-        if !state.runs.get(&run_id).is_some_and(|r| &r.repository == repository) {
+        if state
+            .runs
+            .get(&run_id)
+            .is_none_or(|r| &r.repository != repository)
+        {
             return Err(unknown());
         }
         let event = Event::Callback { step, body };
@@ -542,7 +555,12 @@ impl Store {
             .runs
             .values()
             .rev()
-            .filter(|r| filter.repository.as_ref().is_none_or(|n| &r.repository == n))
+            .filter(|r| {
+                filter
+                    .repository
+                    .as_ref()
+                    .is_none_or(|n| &r.repository == n)
+            })
             .filter(|r| filter.pipeline.as_ref().is_none_or(|p| &r.pipeline == p))
             .filter(|r| filter.status.is_none_or(|s| r.status == s))
             .cloned()
@@ -550,7 +568,12 @@ impl Store {
     }
 
     /// Waits until the run reaches `until` or `timeout` passes, then answers the run as it is.
-    pub async fn wait_for_run(&self, id: u64, until: WaitFor, timeout: Duration) -> Result<Run, Error> {
+    pub async fn wait_for_run(
+        &self,
+        id: u64,
+        until: WaitFor,
+        timeout: Duration,
+    ) -> Result<Run, Error> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = {
@@ -625,7 +648,10 @@ impl Store {
         if snapshot.version != 1 {
             return Err(Error::field(
                 "version",
-                format!("Unsupported state version {}; this hubmock reads version 1.", snapshot.version),
+                format!(
+                    "Unsupported state version {}; this hubmock reads version 1.",
+                    snapshot.version
+                ),
             ));
         }
         let mut fresh = State::default();
@@ -641,7 +667,6 @@ impl Store {
             .chain(fresh.runs.values().map(|r| r.pipeline_id))
             .max()
             .unwrap_or(0);
-        let max_pipeline = max_pipeline;
         for run in snapshot.runs {
             fresh.index_hooks(&run);
             fresh.runs.insert(run.id, run);
@@ -650,7 +675,10 @@ impl Store {
         let mut state = self.lock();
         fresh.ids = Counters {
             pipeline: state.ids.pipeline.max(max_pipeline),
-            run: state.ids.run.max(fresh.runs.keys().copied().max().unwrap_or(0)),
+            run: state
+                .ids
+                .run
+                .max(fresh.runs.keys().copied().max().unwrap_or(0)),
             delivery: state
                 .ids
                 .delivery

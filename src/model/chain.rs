@@ -6,13 +6,11 @@
 
 use super::callback::{Callback, CallbackState};
 use super::fields::FieldErrors;
+use super::payload::PayloadFormat;
 use super::pipeline::Pipeline;
 use super::repository::RepoName;
-use super::run::{
-    CallbackRecord, DeliveryResult, PushEvent, Run, RunStatus, Step, StepStatus,
-};
+use super::run::{CallbackRecord, DeliveryResult, PushEvent, Run, RunStatus, Step, StepStatus};
 use super::time::Timestamp;
-use super::payload::PayloadFormat;
 
 /// Something the caller must do after a transition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -460,7 +458,10 @@ mod tests {
     fn an_invalid_callback_changes_nothing_and_a_corrected_one_follows() {
         let (mut run, _) = start(1, true);
         let before = run.clone();
-        let long = format!(r#"{{"state": "success", "description": "{}"}}"#, "x".repeat(256));
+        let long = format!(
+            r#"{{"state": "success", "description": "{}"}}"#,
+            "x".repeat(256)
+        );
         let body: &'static str = Box::leak(long.into_boxed_str());
         assert!(matches!(
             run.apply(callback(0, body), Timestamp::now()),
@@ -501,7 +502,10 @@ mod tests {
         );
         let (mut done, _) = start(1, true);
         done.apply(callback(0, FAILURE), Timestamp::now()).unwrap();
-        assert_eq!(done.apply(Event::PipelineDeleted, Timestamp::now()), Ok(vec![]));
+        assert_eq!(
+            done.apply(Event::PipelineDeleted, Timestamp::now()),
+            Ok(vec![])
+        );
         assert_eq!(done.status, RunStatus::Failure);
     }
 }

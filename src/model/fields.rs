@@ -183,8 +183,12 @@ impl<'a> Fields<'a> {
                 strings
             }
             _ => {
-                self.errors
-                    .add(key, "Expected a list of items but got type \"".to_owned() + type_name(&self.object[key]) + "\".");
+                self.errors.add(
+                    key,
+                    "Expected a list of items but got type \"".to_owned()
+                        + type_name(&self.object[key])
+                        + "\".",
+                );
                 None
             }
         }
@@ -248,7 +252,10 @@ mod tests {
     #[test]
     fn errors_render_in_django_rest_framework_style() {
         let mut errors = FieldErrors::new();
-        errors.add("description", "Ensure this field has no more than 255 characters.");
+        errors.add(
+            "description",
+            "Ensure this field has no more than 255 characters.",
+        );
         assert_eq!(
             errors.to_json(),
             serde_json::json!({"description": ["Ensure this field has no more than 255 characters."]})

@@ -286,9 +286,13 @@ mod tests {
 
     #[test]
     fn a_body_with_a_bad_name_and_a_bad_type_names_both_fields() {
-        let errors =
-            Repository::from_json(&serde_json::json!({"namespace": "A", "name": "ok", "is_private": "yes"}))
-                .unwrap_err();
-        assert!(errors.has("namespace") && errors.has("is_private"), "{errors:?}");
+        let errors = Repository::from_json(
+            &serde_json::json!({"namespace": "A", "name": "ok", "is_private": "yes"}),
+        )
+        .unwrap_err();
+        assert!(
+            errors.has("namespace") && errors.has("is_private"),
+            "{errors:?}"
+        );
     }
 }

@@ -68,7 +68,9 @@ impl std::str::FromStr for RunStatus {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-            format!("unknown run status '{s}'; expected pending, success, failure, error or cancelled")
+            format!(
+                "unknown run status '{s}'; expected pending, success, failure, error or cancelled"
+            )
         })
     }
 }

@@ -166,7 +166,9 @@ pub fn error_response(error: &Error) -> HttpResponse {
         Error::Unauthorized(text) => (StatusCode::UNAUTHORIZED, detail(text)),
         Error::Forbidden(text) => (StatusCode::FORBIDDEN, detail(text)),
         Error::NotFound(text) => (StatusCode::NOT_FOUND, detail(text)),
-        Error::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, detail(&error.to_string())),
+        Error::MethodNotAllowed { .. } => {
+            (StatusCode::METHOD_NOT_ALLOWED, detail(&error.to_string()))
+        }
         Error::Conflict(text) => (StatusCode::CONFLICT, detail(text)),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, detail(&error.to_string())),
     };

@@ -22,7 +22,9 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// `GET /_hubmock/health`
 pub fn health() -> Result<HttpResponse, Error> {
-    Ok(ok(&json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })))
+    Ok(ok(
+        &json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+    ))
 }
 
 /// `GET /_hubmock/openapi.json`
@@ -45,7 +47,9 @@ pub fn repositories(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
 /// Whether `tag` is a valid Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 fn is_tag(tag: &str) -> bool {
     let mut bytes = tag.bytes();
-    let first = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let first = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
     first
         && tag.len() <= 128
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
@@ -72,7 +76,10 @@ pub fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, E
     };
     fields.errors.or_ok(())?;
     let runs = store.push(name, push)?;
-    Ok(json_response(StatusCode::ACCEPTED, &json!({ "runs": runs })))
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "runs": runs }),
+    ))
 }
 
 /// `GET /_hubmock/runs?repository=ns/repo&pipeline=slug&status=s`
@@ -82,7 +89,10 @@ pub fn runs(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
         pipeline: req.param("pipeline").map(str::to_owned),
         status: req
             .param("status")
-            .map(|s| s.parse::<RunStatus>().map_err(|e| Error::field("status", e)))
+            .map(|s| {
+                s.parse::<RunStatus>()
+                    .map_err(|e| Error::field("status", e))
+            })
             .transpose()?,
     };
     Ok(ok(&json!({ "runs": store.runs(&filter) })))
@@ -98,7 +108,10 @@ pub async fn run(store: &Store, req: &Req, id: &str) -> Result<HttpResponse, Err
         Some("finished") => WaitFor::Finished,
         Some("delivered") => {
             let step = req.number_param("step")?.ok_or_else(|| {
-                Error::field("step", "wait=delivered needs the step (0-based) to wait for.")
+                Error::field(
+                    "step",
+                    "wait=delivered needs the step (0-based) to wait for.",
+                )
             })?;
             WaitFor::Delivered(step as usize)
         }
