@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::model::callback::Callback;
 use crate::model::chain::{Effect, Event, Rejection, RunStart};
 use crate::model::ids;
 use crate::model::payload::{Payload, PayloadFormat};
@@ -507,6 +508,8 @@ impl Store {
         hook_id: &str,
         body: &[u8],
     ) -> Result<Run, Error> {
+        // Parse and validate before taking the lock: a 1 MiB body never stalls other requests.
+        let verdict = Callback::validate(body);
         let mut state = self.lock();
         let unknown = || Error::NotFound(format!("No webhook delivery has hook id '{hook_id}'."));
         let &(run_id, step) = state.hooks.get(hook_id).ok_or_else(unknown)?;
@@ -517,7 +520,10 @@ impl Store {
         {
             return Err(unknown());
         }
-        let event = Event::Callback { step, body };
+        let event = Event::Callback {
+            step,
+            body: &verdict,
+        };
         match apply(&mut state, run_id, event, Timestamp::now()) {
             Ok(effects) => {
                 self.effects(&mut state, run_id, effects);

@@ -42,8 +42,9 @@ pub enum Event<'a> {
     Callback {
         /// The step (0-based).
         step: usize,
-        /// The raw body, validated here (R8).
-        body: &'a [u8],
+        /// The body as [`Callback::validate`] judged it (R8). Validation is pure and may run
+        /// before the state lock is taken; whether the verdict counts is decided here.
+        body: &'a Result<Callback, FieldErrors>,
     },
     /// The step's callback timer ran out (R9).
     CallbackTimedOut {
@@ -211,13 +212,14 @@ impl Run {
     fn callback(
         &mut self,
         step: usize,
-        body: &[u8],
+        body: &Result<Callback, FieldErrors>,
         now: Timestamp,
     ) -> Result<Vec<Effect>, Rejection> {
+        // R7 before R8: a step that awaits nothing refuses any body, valid or not.
         if !self.awaits_callback(step) {
             return Err(Rejection::UpdateNotAllowed);
         }
-        let callback = Callback::validate(body).map_err(Rejection::Invalid)?;
+        let callback = body.clone().map_err(Rejection::Invalid)?;
         let state = callback.state;
         let s = &mut self.steps[step];
         s.callback = Some(CallbackRecord {
@@ -323,10 +325,11 @@ mod tests {
         }
     }
 
-    fn callback(step: usize, body: &'static str) -> Event<'static> {
+    fn callback(step: usize, body: &str) -> Event<'static> {
+        let verdict = Box::leak(Box::new(Callback::validate(body.as_bytes())));
         Event::Callback {
             step,
-            body: body.as_bytes(),
+            body: verdict,
         }
     }
 
