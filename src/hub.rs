@@ -148,7 +148,7 @@ impl Hub {
             .await
     }
 
-    /// Waits until the step's (0-based) delivery has been answered, or the run is over.
+    /// Waits until the step's (0-based) delivery has been answered, or will never be sent.
     pub async fn wait_for_delivery(
         &self,
         id: u64,

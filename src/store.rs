@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::error::Error;
 use crate::model::callback::Callback;
-use crate::model::chain::{Effect, Event, Rejection, RunStart};
+use crate::model::chain::{callback_url, Effect, Event, Rejection, RunStart};
 use crate::model::ids;
 use crate::model::payload::{Payload, PayloadFormat};
 use crate::model::pipeline::{Pipeline, PipelineSpec};
@@ -77,7 +77,7 @@ pub struct PushRequest {
 pub enum WaitFor {
     /// The run is no longer pending.
     Finished,
-    /// The step's delivery (0-based) has been answered (or the run is over).
+    /// The step's delivery (0-based) has been answered (or will never be sent).
     Delivered(usize),
 }
 
@@ -85,9 +85,12 @@ impl WaitFor {
     fn reached(self, run: &Run) -> bool {
         match self {
             WaitFor::Finished => !run.is_pending(),
-            WaitFor::Delivered(step) => {
-                !run.is_pending() || run.steps.get(step).is_some_and(|s| s.delivery.is_some())
-            }
+            // Answered, or never to be sent because the run is over; a delivery still in flight
+            // after its run ended is waited for (it ends within the delivery timeout).
+            WaitFor::Delivered(step) => match run.steps.get(step) {
+                Some(s) => s.delivery.is_some() || (s.delivered_at.is_none() && !run.is_pending()),
+                None => true,
+            },
         }
     }
 }
@@ -615,13 +618,15 @@ impl Store {
 
     // ---- whole state -------------------------------------------------------------------
 
-    /// Forgets everything but the configured users. Ids keep counting, so an old run id never
-    /// names a new run.
+    /// Forgets everything but the configured users and their login tokens (a suite logs in once
+    /// and resets between tests). Ids keep counting, so an old run id never names a new run.
     pub fn reset(&self) {
         let mut state = self.lock();
         let ids = state.ids;
+        let tokens = std::mem::take(&mut state.tokens);
         let old = std::mem::take(&mut *state);
         state.ids = ids;
+        state.tokens = tokens;
         drop(state);
         // Dropping the old watchers wakes every long-poll; they then find their run gone.
         drop(old);
@@ -666,6 +671,15 @@ impl Store {
             RepoName::new(&name.namespace, &name.name)?;
             fresh.repositories.insert(name, entry);
         }
+        for mut run in snapshot.runs {
+            // Callback URLs name this emulator, wherever the state was exported from.
+            for step in &mut run.steps {
+                step.callback_url = callback_url(&self.shared.public_url, &run.repository, &step.hook_id);
+            }
+            fresh.index_hooks(&run);
+            fresh.runs.insert(run.id, run);
+        }
+        // Runs of deleted pipelines count too: a new pipeline must not inherit their history.
         let max_pipeline = fresh
             .repositories
             .values()
@@ -673,10 +687,6 @@ impl Store {
             .chain(fresh.runs.values().map(|r| r.pipeline_id))
             .max()
             .unwrap_or(0);
-        for run in snapshot.runs {
-            fresh.index_hooks(&run);
-            fresh.runs.insert(run.id, run);
-        }
         fresh.deliveries = snapshot.deliveries;
         let mut state = self.lock();
         fresh.ids = Counters {

@@ -222,10 +222,7 @@ impl Run {
         let callback = body.clone().map_err(Rejection::Invalid)?;
         let state = callback.state;
         let s = &mut self.steps[step];
-        s.callback = Some(CallbackRecord {
-            callback,
-            received: now,
-        });
+        s.callback = Some(CallbackRecord::new(callback, now));
         let effect = match state {
             CallbackState::Success => {
                 s.status = StepStatus::Success;

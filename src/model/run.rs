@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::callback::Callback;
+use super::callback::{Callback, CallbackState};
 use super::payload::PayloadFormat;
 use super::repository::RepoName;
 use super::time::Timestamp;
@@ -88,14 +88,32 @@ pub struct DeliveryResult {
     pub response_body: Option<String>,
 }
 
-/// A callback as it was received.
+/// A callback as it was received; absent optional fields show as `null`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackRecord {
-    /// What it said.
-    #[serde(flatten)]
-    pub callback: Callback,
+    /// `success`, `failure` or `error`.
+    pub state: CallbackState,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its context.
+    pub context: Option<String>,
+    /// Its link.
+    pub target_url: Option<String>,
     /// When it was accepted.
     pub received: Timestamp,
+}
+
+impl CallbackRecord {
+    /// Records `callback` as accepted at `received`.
+    pub fn new(callback: Callback, received: Timestamp) -> CallbackRecord {
+        CallbackRecord {
+            state: callback.state,
+            description: callback.description,
+            context: callback.context,
+            target_url: callback.target_url,
+            received,
+        }
+    }
 }
 
 /// One webhook of the chain within a run.

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -12,6 +12,9 @@ use crate::error::Error;
 
 /// Largest request body accepted, in bytes (SPEC section 7).
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How much of an oversized body is read and dropped before the connection is given up.
+const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
 
 /// The response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
@@ -33,32 +36,56 @@ pub struct Req {
 impl Req {
     /// Reads a hyper request, enforcing the body limit.
     pub async fn read(request: http::Request<Incoming>) -> Result<Req, Error> {
-        let (parts, body) = request.into_parts();
+        let (parts, mut body) = request.into_parts();
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        let mut too_large = declared.is_some_and(|len| len > BODY_LIMIT as u64);
+        let expects_continue = parts
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if too_large && expects_continue {
+            // The client waits for our word before sending the body: refuse it unsent.
             return Err(Error::PayloadTooLarge(BODY_LIMIT));
         }
-        let body = match Limited::new(body, BODY_LIMIT).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-                return Err(Error::PayloadTooLarge(BODY_LIMIT))
+        let mut bytes = Vec::new();
+        let mut seen = 0usize;
+        // An oversized body is still read (and dropped) up to DRAIN_LIMIT, so that a client that
+        // writes its whole body before reading gets the 413 instead of a broken pipe.
+        while seen <= DRAIN_LIMIT {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let frame = match frame {
+                Ok(frame) => frame,
+                // The client gave up on an oversized body: it still hears why.
+                Err(_) if too_large => break,
+                Err(err) => {
+                    return Err(Error::BadRequest(format!(
+                        "Could not read the request body: {err}"
+                    )))
+                }
+            };
+            if let Some(data) = frame.data_ref() {
+                seen += data.len();
+                too_large |= seen > BODY_LIMIT;
+                if !too_large {
+                    bytes.extend_from_slice(data);
+                }
             }
-            Err(err) => {
-                return Err(Error::BadRequest(format!(
-                    "Could not read the request body: {err}"
-                )))
-            }
-        };
+        }
+        if too_large {
+            return Err(Error::PayloadTooLarge(BODY_LIMIT));
+        }
         Ok(Req {
             method: parts.method,
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(parse_query).unwrap_or_default(),
             headers: parts.headers,
-            body,
+            body: Bytes::from(bytes),
         })
     }
 
