@@ -6,14 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use http::Method;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::client::HttpClient;
 use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
 use crate::store::{DeliveryRecord, Dispatch, Store};
@@ -24,8 +22,6 @@ pub const RESPONSE_BODY_LIMIT: usize = 4096;
 /// The `User-Agent` of deliveries.
 pub const USER_AGENT: &str = concat!("hubmock/", env!("CARGO_PKG_VERSION"));
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
 /// Runs the engine until `cancel` fires: every queued delivery gets a task on `tracker`.
 pub async fn run(
     store: Store,
@@ -33,11 +29,7 @@ pub async fn run(
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector);
+    let client = HttpClient::new();
     loop {
         let dispatch = tokio::select! {
             biased;
@@ -75,14 +67,26 @@ async fn deliver(client: &HttpClient, dispatch: &Dispatch, timeout: Duration) ->
     let sent = Timestamp::now();
     let started = tokio::time::Instant::now();
     let body = Bytes::copy_from_slice(json.get().as_bytes());
-    let outcome = tokio::time::timeout(timeout, post(client, &dispatch.url, &headers, body)).await;
+    let headers_list: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain([("accept", "*/*")])
+        .collect();
+    let post = client.send(
+        Method::POST,
+        &dispatch.url,
+        &headers_list,
+        body,
+        RESPONSE_BODY_LIMIT,
+    );
+    let outcome = tokio::time::timeout(timeout, post).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let result = match outcome {
-        Ok(Ok((status, response_body))) => DeliveryResult {
-            status: Some(status),
+        Ok(Ok(answer)) => DeliveryResult {
+            status: Some(answer.status),
             error: None,
             duration_ms,
-            response_body: Some(response_body),
+            response_body: Some(String::from_utf8_lossy(&answer.body).into_owned()),
         },
         Ok(Err(error)) => DeliveryResult {
             status: None,
@@ -110,61 +114,4 @@ async fn deliver(client: &HttpClient, dispatch: &Dispatch, timeout: Duration) ->
         request_body: json,
         result,
     }
-}
-
-async fn post(
-    client: &HttpClient,
-    url: &str,
-    headers: &BTreeMap<String, String>,
-    body: Bytes,
-) -> Result<(u16, String), String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|err| format!("invalid hook URL {url:?}: {err}"))?;
-    if uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("https"))
-    {
-        return Err(
-            "https hook URLs are not supported by hubmock's delivery client yet; use http://"
-                .to_owned(),
-        );
-    }
-    let mut request = Request::post(uri);
-    for (name, value) in headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    let request = request
-        .header(header::ACCEPT, "*/*")
-        .body(Full::new(body))
-        .map_err(|err| format!("could not build the request: {err}"))?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|err| describe_client_error(&err))?;
-    let status = response.status().as_u16();
-    // Keep the first 4 KiB; read (and drop) the rest so the connection can be reused.
-    let mut kept = Vec::new();
-    let mut body = response.into_body();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| format!("the response body broke off: {err}"))?;
-        if let Some(data) = frame.data_ref() {
-            let room = RESPONSE_BODY_LIMIT.saturating_sub(kept.len());
-            kept.extend_from_slice(&data[..data.len().min(room)]);
-        }
-    }
-    Ok((status, String::from_utf8_lossy(&kept).into_owned()))
-}
-
-/// The client error with its causes, e.g. "client error (Connect): tcp connect error:
-/// Connection refused (os error 111)".
-fn describe_client_error(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -30,11 +30,13 @@
 //! - [`Config`]: options of one instance.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod error;
 mod hub;
 pub mod model;
+pub mod scenario;
 pub mod server;
 pub mod store;
 

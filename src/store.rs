@@ -95,6 +95,22 @@ impl WaitFor {
     }
 }
 
+/// Which outbound requests to list.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// Only this run's.
+    pub run: Option<u64>,
+    /// Only those sent to this URL.
+    pub url: Option<String>,
+}
+
+impl DeliveryFilter {
+    fn matches(&self, record: &DeliveryRecord) -> bool {
+        self.run.is_none_or(|id| record.run_id == id)
+            && self.url.as_ref().is_none_or(|url| &record.url == url)
+    }
+}
+
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -183,6 +199,8 @@ struct Shared {
     public_url: String,
     users: Vec<(String, String)>,
     work: mpsc::UnboundedSender<Dispatch>,
+    /// Woken whenever a delivery is recorded (for long-polls on the deliveries log).
+    delivered: tokio::sync::Notify,
 }
 
 /// A cheap-clone handle to the emulator's state.
@@ -204,6 +222,7 @@ impl Store {
                 config,
                 users,
                 work,
+                delivered: tokio::sync::Notify::new(),
             }),
         };
         (store, rx)
@@ -502,6 +521,8 @@ impl Store {
         if let Ok(effects) = apply(&mut state, dispatch.run_id, event, Timestamp::now()) {
             self.effects(&mut state, dispatch.run_id, effects);
         }
+        drop(state);
+        self.shared.delivered.notify_waiters();
     }
 
     /// A callback to a hook id (R7, R8). `Ok` carries the run as it is after the callback.
@@ -607,13 +628,43 @@ impl Store {
 
     /// Outbound requests, oldest first, optionally for one run only.
     pub fn deliveries(&self, run_id: Option<u64>) -> Vec<DeliveryRecord> {
+        self.deliveries_matching(&DeliveryFilter {
+            run: run_id,
+            url: None,
+        })
+    }
+
+    /// Outbound requests matching `filter`, oldest first.
+    pub fn deliveries_matching(&self, filter: &DeliveryFilter) -> Vec<DeliveryRecord> {
         let state = self.lock();
         state
             .deliveries
             .iter()
-            .filter(|d| run_id.is_none_or(|id| d.run_id == id))
+            .filter(|d| filter.matches(d))
             .cloned()
             .collect()
+    }
+
+    /// Waits until at least `min` recorded requests match `filter`, or `timeout` passes;
+    /// answers those that match then.
+    pub async fn wait_for_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        min: usize,
+        timeout: Duration,
+    ) -> Vec<DeliveryRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register before looking, so a delivery recorded in between still wakes us.
+            let notified = self.shared.delivered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let found = self.deliveries_matching(filter);
+            if found.len() >= min || tokio::time::Instant::now() >= deadline {
+                return found;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
     }
 
     // ---- whole state -------------------------------------------------------------------
@@ -674,7 +725,8 @@ impl Store {
         for mut run in snapshot.runs {
             // Callback URLs name this emulator, wherever the state was exported from.
             for step in &mut run.steps {
-                step.callback_url = callback_url(&self.shared.public_url, &run.repository, &step.hook_id);
+                step.callback_url =
+                    callback_url(&self.shared.public_url, &run.repository, &step.hook_id);
             }
             fresh.index_hooks(&run);
             fresh.runs.insert(run.id, run);

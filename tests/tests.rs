@@ -3,9 +3,10 @@
 mod util;
 
 mod chain;
-mod hub_api;
+mod cli;
 mod control;
 mod errors;
+mod hub_api;
 mod payload;
-mod cli;
+mod scenarios;
 mod timing;

@@ -10,7 +10,7 @@ use crate::model::fields::{expect_object, Fields};
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::RunStatus;
 use crate::server::http::{json_response, ok, HttpResponse, Req};
-use crate::store::{PushRequest, RunFilter, Store, WaitFor};
+use crate::store::{DeliveryFilter, PushRequest, RunFilter, Store, WaitFor};
 
 /// The OpenAPI document of this API.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -129,17 +129,31 @@ pub async fn run(store: &Store, req: &Req, id: &str) -> Result<HttpResponse, Err
     Ok(ok(&store.wait_for_run(id, until, timeout).await?))
 }
 
-/// `GET /_hubmock/deliveries?run=ID`
-pub fn deliveries(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
-    let run = req.number_param("run")?;
+/// `GET /_hubmock/deliveries?run=ID&url=U&min=N&timeout_ms=T`: with `min`, long-polls until
+/// at least that many matching requests are recorded.
+pub async fn deliveries(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
+    let filter = DeliveryFilter {
+        run: req.number_param("run")?,
+        url: req.param("url").map(str::to_owned),
+    };
+    let deliveries = match req.number_param("min")? {
+        None => store.deliveries_matching(&filter),
+        Some(min) => {
+            let timeout = req
+                .number_param("timeout_ms")?
+                .map_or(DEFAULT_WAIT, Duration::from_millis)
+                .min(MAX_WAIT);
+            store
+                .wait_for_deliveries(&filter, min as usize, timeout)
+                .await
+        }
+    };
     // Serialised straight from the records so each body shows exactly as it was sent.
     #[derive(serde::Serialize)]
     struct Deliveries {
         deliveries: Vec<crate::store::DeliveryRecord>,
     }
-    Ok(ok(&Deliveries {
-        deliveries: store.deliveries(run),
-    }))
+    Ok(ok(&Deliveries { deliveries }))
 }
 
 /// `POST /_hubmock/reset`

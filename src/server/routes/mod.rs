@@ -57,7 +57,7 @@ async fn dispatch(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
         Route::Push(ns, name) => control::push(store, req, &repo(ns, name)?),
         Route::Runs => control::runs(store, req),
         Route::Run(id) => control::run(store, req, id).await,
-        Route::Deliveries => control::deliveries(store, req),
+        Route::Deliveries => control::deliveries(store, req).await,
         Route::Reset => control::reset(store),
         Route::State => control::state(store, req),
     }

@@ -1,0 +1,416 @@
+//! Reading scenario files: YAML to [`Scenario`], then the checks serde cannot make (names that
+//! refer to each other, status words), each error pointing at its file, line and column.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::format::{Scenario, Step};
+use crate::model::repository::RepoName;
+
+/// A scenario file that cannot be run, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<u32>,
+    /// 1-based column, when known.
+    pub column: Option<u32>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A parsed, checked scenario and the file it came from.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The file, as given.
+    pub file: String,
+    /// Its content.
+    pub scenario: Scenario,
+}
+
+/// Run statuses a scenario may name.
+pub const RUN_STATUSES: &[&str] = &["pending", "success", "failure", "error", "cancelled"];
+/// Step statuses a scenario may name.
+pub const STEP_STATUSES: &[&str] = &[
+    "waiting",
+    "awaiting_callback",
+    "success",
+    "failure",
+    "error",
+    "delivery_failed",
+    "timed_out",
+    "skipped",
+    "cancelled",
+];
+const CALLBACK_STATES: &[&str] = &["success", "failure", "error"];
+
+/// Reads and checks one file.
+pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
+        file: file.clone(),
+        line: None,
+        column: None,
+        message: format!("cannot read the file: {err}"),
+    })?;
+    let scenario = parse(&text, &file)?;
+    Ok(Loaded { file, scenario })
+}
+
+/// Parses and checks scenario text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|err| {
+        let location = err.location();
+        let message = err.without_snippet().to_string();
+        // "line 3 column 5: unknown field ..." -> the location goes in front, once.
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if head.starts_with("line ") => rest.to_owned(),
+            _ => message,
+        };
+        let message = message.trim_start_matches("error: ").to_owned();
+        ScenarioError {
+            file: file.to_owned(),
+            line: location.map(|l| l.line() as u32),
+            column: location.map(|l| l.column() as u32),
+            message: with_suggestion(&message),
+        }
+    })?;
+    check(&scenario, text, file)?;
+    Ok(scenario)
+}
+
+/// Every scenario file under `paths` (folders are searched for `*.yaml` and `*.yml`), sorted.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|err| ScenarioError {
+                file: path.display().to_string(),
+                line: None,
+                column: None,
+                message: format!("cannot read the folder: {err}"),
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(ScenarioError {
+                file: path.display().to_string(),
+                line: None,
+                column: None,
+                message: "no such file or folder".to_owned(),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Adds "did you mean `x`?" to serde's unknown-key messages.
+fn with_suggestion(message: &str) -> String {
+    let unknown = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|prefix| message.split_once(prefix).map(|(_, rest)| rest));
+    let Some(rest) = unknown else {
+        return message.to_owned();
+    };
+    let Some((word, rest)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let candidates: Vec<&str> = rest
+        .split_once("expected one of ")
+        .or_else(|| rest.split_once("expected "))
+        .map(|(_, list)| {
+            list.split(", ")
+                .map(|c| c.trim().trim_matches('`'))
+                .collect()
+        })
+        .unwrap_or_default();
+    match nearest(word, &candidates) {
+        Some(best) => format!("{message}; did you mean `{best}`?"),
+        None => message.to_owned(),
+    }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The line of the first top-level `key:` in the text.
+fn key_line(text: &str, key: &str) -> Option<u32> {
+    text.lines()
+        .position(|l| l.starts_with(key) && l[key.len()..].trim_start().starts_with(':'))
+        .map(|i| i as u32 + 1)
+}
+
+fn one_of(what: &str, word: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&word) {
+        return Ok(());
+    }
+    let hint = nearest(word, allowed)
+        .map(|best| format!("; did you mean `{best}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "{what} `{word}` is not one of {}{hint}",
+        allowed.join(", ")
+    ))
+}
+
+fn check(scenario: &Scenario, text: &str, file: &str) -> Result<(), ScenarioError> {
+    let at = |line: Option<u32>, message: String| ScenarioError {
+        file: file.to_owned(),
+        line,
+        column: None,
+        message,
+    };
+    if let Err(errors) = RepoName::parse(&scenario.repository) {
+        let detail = errors.to_json();
+        let reason = detail
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v[0].as_str())
+            .unwrap_or("invalid name")
+            .to_owned();
+        return Err(at(
+            key_line(text, "repository"),
+            format!("repository `{}`: {reason}", scenario.repository),
+        ));
+    }
+    for (name, receiver) in &scenario.receivers {
+        let line = Some(receiver.referenced.line() as u32);
+        let def = &receiver.value;
+        let scripted = def.answer.is_some()
+            || def.body.is_some()
+            || def.delay.is_some()
+            || def.fault.is_some()
+            || def.callback.is_some();
+        if def.url.is_some() && scripted {
+            return Err(at(line, format!("receiver `{name}` has a `url`, so it is external: it cannot also script `answer`, `body`, `delay`, `fault` or `callback`")));
+        }
+        if let Some(url) = &def.url {
+            if url.matches("${").count() != url.matches('}').count() {
+                return Err(at(
+                    line,
+                    format!("receiver `{name}`: unclosed `${{` in url {url:?}"),
+                ));
+            }
+        }
+        if let Some(status) = def.answer {
+            if !(100..=599).contains(&status) {
+                return Err(at(
+                    line,
+                    format!(
+                        "receiver `{name}`: answer {status} is not an HTTP status (100 to 599)"
+                    ),
+                ));
+            }
+        }
+        for callback in def.callback.iter().flat_map(|c| c.to_vec()) {
+            match (&callback.state, &callback.body) {
+                (Some(state), None) => {
+                    one_of("callback state", state, CALLBACK_STATES)
+                        .map_err(|m| at(line, format!("receiver `{name}`: {m}")))?;
+                }
+                (None, None) => {
+                    return Err(at(
+                        line,
+                        format!("receiver `{name}`: a callback needs a `state` (or a raw `body`)"),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(at(line, format!("receiver `{name}`: a callback has either `state` and its fields, or a raw `body`, not both")));
+                }
+                (None, Some(_)) => {}
+            }
+        }
+    }
+    let mut pipelines = BTreeSet::new();
+    for pipeline in &scenario.pipelines {
+        let line = Some(pipeline.referenced.line() as u32);
+        check_pipeline(scenario, &pipeline.value.name, &pipeline.value.webhooks)
+            .map_err(|m| at(line, m))?;
+        if !pipelines.insert(pipeline.value.name.clone()) {
+            return Err(at(
+                line,
+                format!("pipeline `{}` is defined twice", pipeline.value.name),
+            ));
+        }
+    }
+    if scenario.steps.is_empty() {
+        return Err(at(
+            key_line(text, "steps"),
+            "a scenario needs at least one step".to_owned(),
+        ));
+    }
+    for step in &scenario.steps {
+        let line = Some(step.referenced.line() as u32);
+        check_step(scenario, &step.value, &mut pipelines)
+            .map_err(|m| at(line, format!("{}: {m}", step.value.kind())))?;
+    }
+    Ok(())
+}
+
+fn check_pipeline(scenario: &Scenario, name: &str, webhooks: &[String]) -> Result<(), String> {
+    if webhooks.is_empty() {
+        return Err(format!("pipeline `{name}` needs at least one webhook"));
+    }
+    for webhook in webhooks {
+        check_receiver(scenario, webhook)?;
+    }
+    Ok(())
+}
+
+fn check_receiver(scenario: &Scenario, name: &str) -> Result<(), String> {
+    if scenario.receivers.contains_key(name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = scenario.receivers.keys().map(String::as_str).collect();
+    let hint = nearest(name, &known)
+        .map(|best| format!("; did you mean `{best}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "no receiver `{name}` (receivers: {}){hint}",
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+fn check_known_pipeline(pipelines: &BTreeSet<String>, name: &str) -> Result<(), String> {
+    if pipelines.contains(name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = pipelines.iter().map(String::as_str).collect();
+    let hint = nearest(name, &known)
+        .map(|best| format!("; did you mean `{best}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "no pipeline `{name}` is defined before this step{hint}"
+    ))
+}
+
+fn check_step(
+    scenario: &Scenario,
+    step: &Step,
+    pipelines: &mut BTreeSet<String>,
+) -> Result<(), String> {
+    match step {
+        Step::Push(_) => Ok(()),
+        Step::ExpectDelivery(e) => check_receiver(scenario, &e.receiver),
+        Step::ExpectNoDelivery(e) => check_receiver(scenario, &e.receiver),
+        Step::Callback(c) => {
+            check_known_pipeline(pipelines, &c.pipeline)?;
+            if c.step == 0 {
+                return Err("steps are counted from 1".to_owned());
+            }
+            Ok(())
+        }
+        Step::ExpectRun(e) => {
+            check_known_pipeline(pipelines, &e.pipeline)?;
+            one_of("run status", &e.status, RUN_STATUSES)?;
+            for status in e.steps.iter().flatten() {
+                one_of("step status", status, STEP_STATUSES)?;
+            }
+            Ok(())
+        }
+        Step::ExpectHistory(e) => {
+            check_known_pipeline(pipelines, &e.pipeline)?;
+            for status in e.statuses.iter().flatten() {
+                one_of("run status", status, RUN_STATUSES)?;
+            }
+            Ok(())
+        }
+        Step::CreatePipeline(c) => {
+            check_pipeline(scenario, &c.name, &c.webhooks)?;
+            pipelines.insert(c.name.clone());
+            Ok(())
+        }
+        Step::DeletePipeline(p) | Step::WaitForTimeout(p) => {
+            check_known_pipeline(pipelines, &p.pipeline)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_in_keys_get_a_suggestion() {
+        let err = parse(
+            "name: x\nrepository: acme/app\nrecievers: {}\nsteps: []\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert_eq!((err.line, err.column), (Some(3), Some(1)));
+        assert!(err.message.contains("did you mean `receivers`?"), "{err}");
+        let err = parse(
+            "name: x\nrepository: acme/app\nsteps:\n  - pusj: {}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.message.contains("did you mean `push`?"), "{err}");
+    }
+
+    #[test]
+    fn references_to_unknown_receivers_name_the_line() {
+        let text = "name: x\nrepository: acme/app\nreceivers:\n  tests: {}\npipelines:\n  - name: p\n    webhooks: [test]\nsteps:\n  - push: {}\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert_eq!(err.line, Some(6));
+        assert!(err.message.contains("did you mean `tests`?"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_status_is_caught_before_running() {
+        let text = "name: x\nrepository: acme/app\nreceivers:\n  a: {}\npipelines:\n  - {name: p, webhooks: [a]}\nsteps:\n  - push: {}\n  - expect_run: {pipeline: p, status: sucess}\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert_eq!(err.line, Some(9));
+        assert!(err.message.contains("did you mean `success`?"), "{err}");
+    }
+}
