@@ -1,11 +1,12 @@
 //! The `hubmock` command: parse flags, call the library, map errors to an exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use hubmock::{Config, PayloadFormat};
+use hubmock::{scenario, Config, PayloadFormat};
 
 /// A Docker Hub emulator for integration tests.
 #[derive(Parser)]
@@ -19,6 +20,34 @@ struct Cli {
 enum Command {
     /// Serve the emulated Hub API, callbacks and the control API on one port.
     Serve(ServeArgs),
+    /// Run YAML scenarios (files or folders), each against its own emulator.
+    /// Exit 0 when all pass, 1 when any fails, 2 when a file is invalid.
+    Run(RunArgs),
+    /// Check YAML scenarios without running them. Exit 0 when all are valid, 2 otherwise.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario files, or folders of *.yaml files.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// How many scenarios run at once (default: the number of cores, at least 2).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Run only scenarios whose name or file contains this text.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Scenario files, or folders of *.yaml files.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -73,7 +102,93 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Run(args) => run_scenarios(args),
+        Command::Check(args) => check_scenarios(args),
     }
+}
+
+/// Loads every scenario under `paths`, printing each invalid one as `file:line:column: why`.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>, ExitCode> {
+    let files = scenario::collect(paths).map_err(|err| {
+        eprintln!("{err}");
+        ExitCode::from(2)
+    })?;
+    let mut loaded = Vec::new();
+    let mut invalid = 0;
+    for file in files {
+        match scenario::load(&file) {
+            Ok(scenario) => loaded.push(scenario),
+            Err(err) => {
+                eprintln!("{err}");
+                invalid += 1;
+            }
+        }
+    }
+    if invalid > 0 {
+        eprintln!("{invalid} invalid scenario file(s)");
+        return Err(ExitCode::from(2));
+    }
+    Ok(loaded)
+}
+
+fn check_scenarios(args: CheckArgs) -> Result<ExitCode, String> {
+    match load_all(&args.paths) {
+        Ok(loaded) => {
+            println!("{} scenario file(s) valid", loaded.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
+    let mut loaded = match load_all(&args.paths) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    if let Some(filter) = &args.filter {
+        loaded.retain(|l| {
+            l.scenario.name.contains(filter.as_str()) || l.file.contains(filter.as_str())
+        });
+    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2)
+    });
+    let total = loaded.len();
+    let progress = std::io::stderr().is_terminal();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("could not start the runtime: {err}"))?;
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    let outcomes = runtime.block_on(scenario::report::run_all(loaded, jobs, |outcome| {
+        done += 1;
+        if progress {
+            eprint!("\r\x1b[2K");
+        }
+        println!("{}", scenario::report::line(outcome));
+        if progress && done < total {
+            eprint!("[{done}/{total}] running...");
+        }
+    }));
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    println!(
+        "{} passed, {failed} failed ({} ms)",
+        outcomes.len() - failed,
+        started.elapsed().as_millis()
+    );
+    if let Some(path) = &args.junit {
+        std::fs::write(path, scenario::report::junit(&outcomes))
+            .map_err(|err| format!("could not write {}: {err}", path.display()))?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
