@@ -54,7 +54,10 @@ impl Drop for Serve {
 async fn serve_prints_the_listening_url_first_and_exits_0_on_sigterm() {
     let serve = Serve::start(&[]);
     assert!(serve.url.starts_with("http://127.0.0.1:"), "{}", serve.url);
-    let health = Http::new(&serve.url).get("/_hubmock/health").await.expect(200);
+    let health = Http::new(&serve.url)
+        .get("/_hubmock/health")
+        .await
+        .expect(200);
     assert_eq!(health["status"], "ok");
     assert_eq!(serve.stop_with("TERM"), Some(0));
 }
@@ -62,7 +65,10 @@ async fn serve_prints_the_listening_url_first_and_exits_0_on_sigterm() {
 #[tokio::test]
 async fn serve_exits_0_on_sigint() {
     let serve = Serve::start(&["--no-auth"]);
-    Http::new(&serve.url).get("/_hubmock/health").await.expect(200);
+    Http::new(&serve.url)
+        .get("/_hubmock/health")
+        .await
+        .expect(200);
     assert_eq!(serve.stop_with("INT"), Some(0));
 }
 
@@ -78,13 +84,19 @@ async fn flags_set_users_public_url_and_payload_format() {
     ]);
     let http = Http::new(&serve.url);
     let login = http
-        .post("/v2/users/login/", serde_json::json!({"username": "acme", "password": "secret"}))
+        .post(
+            "/v2/users/login/",
+            serde_json::json!({"username": "acme", "password": "secret"}),
+        )
         .await
         .expect(200);
     // The default user does not exist once users are given.
-    http.post("/v2/users/login/", serde_json::json!({"username": "hubmock", "password": "hubmock"}))
-        .await
-        .expect(401);
+    http.post(
+        "/v2/users/login/",
+        serde_json::json!({"username": "hubmock", "password": "hubmock"}),
+    )
+    .await
+    .expect(401);
     let http = http.with_token(login["token"].as_str().unwrap());
     http.post(
         "/_hubmock/repositories",
@@ -99,13 +111,19 @@ async fn flags_set_users_public_url_and_payload_format() {
     .await
     .expect(201);
     let runs = http
-        .post("/_hubmock/repositories/acme/app/push", serde_json::json!({}))
+        .post(
+            "/_hubmock/repositories/acme/app/push",
+            serde_json::json!({}),
+        )
         .await
         .expect(202);
     let run = &runs["runs"][0];
     assert_eq!(run["payload_format"], "observed");
     let url = run["steps"][0]["callback_url"].as_str().unwrap();
-    assert!(url.starts_with("https://hub.example.test/u/acme/app/hook/"), "{url}");
+    assert!(
+        url.starts_with("https://hub.example.test/u/acme/app/hook/"),
+        "{url}"
+    );
 }
 
 #[test]
@@ -136,4 +154,115 @@ fn a_port_in_use_exits_2_saying_so() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("could not listen"), "{stderr}");
+}
+
+/// Writes scenario files into a fresh folder.
+fn scenario_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+const PASSING: &str = "\
+name: a success callback finishes the run
+repository: acme/app
+pipelines:
+  - { name: p, webhooks: [a] }
+receivers:
+  a: { callback: { state: success } }
+steps:
+  - push: { tag: v1 }
+  - expect_run: { pipeline: p, status: success, steps: [success] }
+";
+
+const FAILING: &str = "\
+name: expects the wrong status
+repository: acme/app
+pipelines:
+  - { name: p, webhooks: [a] }
+receivers:
+  a: { callback: { state: error } }
+steps:
+  - push: { tag: v1 }
+  - expect_run: { pipeline: p, status: success }
+";
+
+fn hubmock(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hubmock"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_exits_0_when_every_scenario_passes_and_writes_junit() {
+    let dir = scenario_dir(&[("ok.yaml", PASSING)]);
+    let junit = dir.path().join("report.xml");
+    let output = hubmock(&[
+        "run",
+        dir.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("PASS"), "{stdout}");
+    assert!(stdout.contains("a success callback finishes the run"), "{stdout}");
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("<testcase name=\"a success callback finishes the run\""), "{xml}");
+    assert!(xml.contains("tests=\"1\"") && xml.contains("failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn run_exits_1_when_a_scenario_fails_and_says_where() {
+    let dir = scenario_dir(&[("ok.yaml", PASSING), ("bad.yaml", FAILING)]);
+    let junit = dir.path().join("report.xml");
+    let output = hubmock(&[
+        "run",
+        dir.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("bad.yaml:9: step 2 (expect_run)"), "{stdout}");
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+}
+
+#[test]
+fn run_with_a_filter_runs_only_matching_scenarios() {
+    let dir = scenario_dir(&[("ok.yaml", PASSING), ("bad.yaml", FAILING)]);
+    let output = hubmock(&["run", dir.path().to_str().unwrap(), "--filter", "success callback"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn run_and_check_exit_2_for_an_invalid_file_naming_line_and_column() {
+    let broken = "name: broken\nrepository: acme/app\nsteps:\n  - expect_runn: {}\n";
+    let dir = scenario_dir(&[("ok.yaml", PASSING), ("broken.yaml", broken)]);
+    for command in ["run", "check"] {
+        let output = hubmock(&[command, dir.path().to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("broken.yaml:4:5: "), "{command}: {stderr}");
+        assert!(stderr.contains("did you mean `expect_run`?"), "{command}: {stderr}");
+    }
+}
+
+#[test]
+fn check_exits_0_for_valid_files() {
+    let dir = scenario_dir(&[("ok.yaml", PASSING), ("bad.yaml", FAILING)]);
+    let output = hubmock(&["check", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("2 scenario file(s) valid"), "{stdout}");
 }
