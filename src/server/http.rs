@@ -34,6 +34,19 @@ pub struct Req {
 }
 
 impl Req {
+    /// A request from its parts; `target` is the path with an optional `?query`. For
+    /// in-process callers (the router's fuzz target); the server uses [`Req::read`].
+    pub fn new(method: Method, target: &str, headers: HeaderMap, body: Bytes) -> Req {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Req {
+            method,
+            path: path.to_owned(),
+            query: parse_query(query),
+            headers,
+            body,
+        }
+    }
+
     /// Reads a hyper request, enforcing the body limit.
     pub async fn read(request: http::Request<Incoming>) -> Result<Req, Error> {
         let (parts, mut body) = request.into_parts();

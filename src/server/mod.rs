@@ -4,6 +4,8 @@
 pub mod http;
 mod routes;
 
+pub use routes::respond;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;

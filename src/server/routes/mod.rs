@@ -32,11 +32,16 @@ enum Route<'a> {
 
 /// Answers one request. Never fails: every error becomes a 4xx answer.
 pub async fn handle(store: &Store, request: http::Request<hyper::body::Incoming>) -> HttpResponse {
-    let req = match Req::read(request).await {
-        Ok(req) => req,
-        Err(error) => return error_response(&error),
-    };
-    match dispatch(store, &req).await {
+    match Req::read(request).await {
+        Ok(req) => respond(store, &req).await,
+        Err(error) => error_response(&error),
+    }
+}
+
+/// Answers a request whose body has been read: the whole router, in process (the fuzz target
+/// of the router calls this directly).
+pub async fn respond(store: &Store, req: &Req) -> HttpResponse {
+    match dispatch(store, req).await {
         Ok(response) => response,
         Err(error) => error_response(&error),
     }
