@@ -7,6 +7,7 @@ mod cli;
 mod control;
 mod errors;
 mod hub_api;
+mod model;
 mod payload;
 mod scenarios;
 mod timing;
