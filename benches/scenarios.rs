@@ -13,7 +13,10 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10);
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 4;
+    let jobs = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2)
+        * 4;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,7 +30,11 @@ fn main() {
         let started = Instant::now();
         let outcomes = runtime.block_on(report::run_all(loaded, jobs, |_| {}));
         times.push(started.elapsed());
-        let failed: Vec<String> = outcomes.iter().filter(|o| !o.passed()).map(report::line).collect();
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter(|o| !o.passed())
+            .map(report::line)
+            .collect();
         assert!(failed.is_empty(), "{}", failed.join("\n"));
     }
     times.sort();

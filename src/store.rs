@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -183,7 +183,7 @@ impl State {
 
 fn not_found_repository(name: &RepoName) -> Error {
     Error::NotFound(format!(
-        "Repository {name} does not exist: create it with POST /_hubmock/repositories or push to it."
+        "Repository {name} does not exist: create it with POST /_hubmock/repositories."
     ))
 }
 
@@ -683,15 +683,30 @@ impl Store {
         drop(old);
     }
 
-    /// The whole state as JSON.
-    pub fn export(&self) -> Value {
+    /// The whole state as JSON text, written straight from the records so that delivery
+    /// bodies keep the exact form they were sent in.
+    pub fn export_json(&self) -> Box<serde_json::value::RawValue> {
+        #[derive(Serialize)]
+        struct Export<'a> {
+            version: u32,
+            repositories: Vec<&'a RepoEntry>,
+            runs: Vec<&'a Run>,
+            deliveries: &'a VecDeque<DeliveryRecord>,
+        }
         let state = self.lock();
-        json!({
-            "version": 1,
-            "repositories": state.repositories.values().collect::<Vec<_>>(),
-            "runs": state.runs.values().collect::<Vec<_>>(),
-            "deliveries": state.deliveries,
+        serde_json::value::to_raw_value(&Export {
+            version: 1,
+            repositories: state.repositories.values().collect(),
+            runs: state.runs.values().collect(),
+            deliveries: &state.deliveries,
         })
+        .expect("the state always serialises")
+    }
+
+    /// The whole state as a JSON value (to compare or edit; numbers keep their value, not
+    /// their written form — [`Store::export_json`] keeps both).
+    pub fn export(&self) -> Value {
+        serde_json::from_str(self.export_json().get()).expect("the export is valid JSON")
     }
 
     /// Replaces the whole state with an export. Runs awaiting a callback keep awaiting it.

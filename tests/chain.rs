@@ -22,9 +22,15 @@ async fn a_push_starts_one_run_per_pipeline() {
     assert_eq!(runs[0]["pipeline"], "first");
     assert_eq!(runs[1]["pipeline"], "second");
     // Independent: finishing one leaves the other pending.
-    hub.callback(&runs[0], 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&runs[0], 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     assert_eq!(hub.finished(&runs[0]).await["status"], "success");
-    let other = hub.http.get(&format!("/_hubmock/runs/{}", runs[1]["id"])).await.expect(200);
+    let other = hub
+        .http
+        .get(&format!("/_hubmock/runs/{}", runs[1]["id"]))
+        .await
+        .expect(200);
     assert_eq!(other["status"], "pending");
     assert_eq!(step_statuses(&other), ["awaiting_callback"]);
 }
@@ -52,7 +58,9 @@ async fn the_next_step_is_delivered_only_after_a_successful_callback() {
     assert_eq!(first.received_requests().await.unwrap().len(), 1);
     assert!(second.received_requests().await.unwrap().is_empty());
 
-    hub.callback(&run, 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     let run = hub.delivered(&run, 1).await;
     assert_eq!(step_statuses(&run), ["success", "awaiting_callback"]);
     assert_eq!(second.received_requests().await.unwrap().len(), 1);
@@ -104,8 +112,13 @@ async fn a_refused_connection_fails_the_step_with_the_reason_recorded() {
         .unwrap()
         .port();
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[format!("http://127.0.0.1:{port}/x")], true)
-        .await;
+    hub.pipeline(
+        "acme/app",
+        "p",
+        &[format!("http://127.0.0.1:{port}/x")],
+        true,
+    )
+    .await;
     let run = hub.push("acme/app", "v1").await.remove(0);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "error");
@@ -167,15 +180,25 @@ async fn a_callback_sent_before_the_receiver_answers_is_accepted() {
 #[tokio::test]
 async fn a_failure_callback_interrupts_the_chain_and_skips_later_steps() {
     let hub = TestHub::start().await;
-    let (a, b, c) = (answering(200).await, answering(200).await, answering(200).await);
+    let (a, b, c) = (
+        answering(200).await,
+        answering(200).await,
+        answering(200).await,
+    );
     hub.repository("acme", "app").await;
     hub.pipeline("acme/app", "p", &[a.uri(), b.uri(), c.uri()], true)
         .await;
     let run = hub.push("acme/app", "v1").await.remove(0);
-    hub.callback(&run, 0, json!({"state": "success"})).await.expect(200);
-    hub.callback(&run, 1, json!({"state": "failure", "description": "3 tests failed"}))
+    hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(200);
+    hub.callback(
+        &run,
+        1,
+        json!({"state": "failure", "description": "3 tests failed"}),
+    )
+    .await
+    .expect(200);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "failure");
     assert_eq!(step_statuses(&run), ["success", "failure", "skipped"]);
@@ -187,9 +210,12 @@ async fn an_error_callback_interrupts_the_chain_with_error() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true).await;
+    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
+        .await;
     let run = hub.push("acme/app", "v1").await.remove(0);
-    hub.callback(&run, 0, json!({"state": "error"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "error"}))
+        .await
+        .expect(200);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "error");
     assert_eq!(step_statuses(&run), ["error", "skipped"]);
@@ -201,13 +227,18 @@ async fn the_run_succeeds_when_the_last_callback_says_success() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true).await;
+    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
+        .await;
     let run = hub.push("acme/app", "v1").await.remove(0);
-    hub.callback(&run, 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     // The last delivery's 2xx alone does not finish the run when a final callback is expected.
     let run = hub.delivered(&run, 1).await;
     assert_eq!(run["status"], "pending");
-    hub.callback(&run, 1, json!({"state": "success"})).await.expect(200);
+    hub.callback(&run, 1, json!({"state": "success"}))
+        .await
+        .expect(200);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "success");
     assert_eq!(step_statuses(&run), ["success", "success"]);
@@ -219,12 +250,15 @@ async fn without_a_final_callback_the_last_2xx_delivery_ends_the_run() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(201).await);
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], false).await;
+    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], false)
+        .await;
     let run = hub.push("acme/app", "v1").await.remove(0);
     // Earlier steps still need their callback.
     let run = hub.delivered(&run, 0).await;
     assert_eq!(run["status"], "pending");
-    hub.callback(&run, 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "success");
     assert_eq!(step_statuses(&run), ["success", "success"]);
@@ -238,7 +272,9 @@ async fn a_second_callback_for_a_step_answers_update_not_allowed() {
     hub.repository("acme", "app").await;
     hub.pipeline("acme/app", "p", &[a.uri()], true).await;
     let run = hub.push("acme/app", "v1").await.remove(0);
-    hub.callback(&run, 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     let again = hub.callback(&run, 0, json!({"state": "failure"})).await;
     assert_eq!(again.expect(400), json!("Update not allowed"));
     assert_eq!(hub.finished(&run).await["status"], "success");
@@ -249,7 +285,8 @@ async fn a_callback_for_a_step_not_yet_delivered_answers_update_not_allowed() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true).await;
+    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
+        .await;
     let run = hub.push("acme/app", "v1").await.remove(0);
     let early = hub.callback(&run, 1, json!({"state": "success"})).await;
     assert_eq!(early.expect(400), json!("Update not allowed"));
@@ -275,7 +312,10 @@ async fn a_callback_to_an_unknown_hook_id_answers_404() {
     let run = hub.push("acme/app", "v1").await.remove(0);
     let hook_id = run["steps"][0]["hook_id"].as_str().unwrap();
     hub.http
-        .post(&format!("/u/acme/other/hook/{hook_id}/"), json!({"state": "success"}))
+        .post(
+            &format!("/u/acme/other/hook/{hook_id}/"),
+            json!({"state": "success"}),
+        )
         .await
         .expect(404);
 }
@@ -289,7 +329,9 @@ async fn library_repositories_take_callbacks_under_the_short_path() {
     let run = hub.push("library/nginx", "1.27").await.remove(0);
     let url = run["steps"][0]["callback_url"].as_str().unwrap();
     assert!(url.contains("/_/nginx/hook/"), "{url}");
-    hub.callback(&run, 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     assert_eq!(hub.finished(&run).await["status"], "success");
 }
 
@@ -314,7 +356,11 @@ async fn an_invalid_callback_changes_nothing_and_a_corrected_one_is_accepted() {
             "context": ["Ensure this field has no more than 100 characters."],
         })
     );
-    let unchanged = hub.http.get(&format!("/_hubmock/runs/{}", run["id"])).await.expect(200);
+    let unchanged = hub
+        .http
+        .get(&format!("/_hubmock/runs/{}", run["id"]))
+        .await
+        .expect(200);
     assert_eq!(step_statuses(&unchanged), ["awaiting_callback"]);
     assert!(unchanged["steps"][0]["callback"].is_null());
     let good = json!({"state": "success", "description": "é".repeat(255), "context": "c".repeat(100),
@@ -322,7 +368,10 @@ async fn an_invalid_callback_changes_nothing_and_a_corrected_one_is_accepted() {
     hub.callback(&run, 0, good).await.expect(200);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "success");
-    assert_eq!(run["steps"][0]["callback"]["target_url"], "https://ci.example.com/build/1");
+    assert_eq!(
+        run["steps"][0]["callback"]["target_url"],
+        "https://ci.example.com/build/1"
+    );
 }
 
 #[tokio::test]
@@ -330,9 +379,12 @@ async fn deleting_a_pipeline_cancels_its_pending_runs_and_refuses_their_callback
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true).await;
+    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
+        .await;
     let done = hub.push("acme/app", "v1").await.remove(0);
-    hub.callback(&done, 0, json!({"state": "failure"})).await.expect(200);
+    hub.callback(&done, 0, json!({"state": "failure"}))
+        .await
+        .expect(200);
     let pending = hub.push("acme/app", "v2").await.remove(0);
     hub.http
         .delete("/v2/repositories/acme/app/webhook_pipeline/p/")
@@ -344,8 +396,17 @@ async fn deleting_a_pipeline_cancels_its_pending_runs_and_refuses_their_callback
     let late = hub.callback(&pending, 0, json!({"state": "success"})).await;
     assert_eq!(late.expect(400), json!("Update not allowed"));
     // The finished run's history stays readable until reset.
-    let runs = hub.http.get("/_hubmock/runs?repository=acme/app").await.expect(200);
-    let statuses: Vec<_> = runs["runs"].as_array().unwrap().iter().map(|r| r["status"].clone()).collect();
+    let runs = hub
+        .http
+        .get("/_hubmock/runs?repository=acme/app")
+        .await
+        .expect(200);
+    let statuses: Vec<_> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
     assert_eq!(statuses, [json!("cancelled"), json!("failure")]);
 }
 
@@ -361,7 +422,9 @@ async fn runs_record_times_status_duration_and_the_first_4_kib_of_the_answer() {
     hub.repository("acme", "app").await;
     hub.pipeline("acme/app", "p", &[r.uri()], true).await;
     let run = hub.push("acme/app", "v1").await.remove(0);
-    hub.callback(&run, 0, json!({"state": "success", "context": "ci/tests"})).await.expect(200);
+    hub.callback(&run, 0, json!({"state": "success", "context": "ci/tests"}))
+        .await
+        .expect(200);
     let run = hub.finished(&run).await;
     let run = hub.delivered(&run, 0).await;
     let step = &run["steps"][0];
@@ -369,7 +432,10 @@ async fn runs_record_times_status_duration_and_the_first_4_kib_of_the_answer() {
     assert!(step["delivered_at"].is_string());
     assert_eq!(step["delivery"]["status"], 200);
     assert!(step["delivery"]["duration_ms"].is_u64());
-    assert_eq!(step["delivery"]["response_body"].as_str().unwrap().len(), 4096);
+    assert_eq!(
+        step["delivery"]["response_body"].as_str().unwrap().len(),
+        4096
+    );
     assert_eq!(step["callback"]["state"], "success");
     assert_eq!(step["callback"]["context"], "ci/tests");
     assert!(step["callback"]["received"].is_string());
@@ -385,13 +451,21 @@ async fn a_hanging_receiver_does_not_delay_another_pipelines_run() {
         .await;
     let fast = answering(200).await;
     hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "slow", &[hanging.uri()], false).await;
-    hub.pipeline("acme/app", "fast", &[fast.uri(), fast.uri()], false).await;
+    hub.pipeline("acme/app", "slow", &[hanging.uri()], false)
+        .await;
+    hub.pipeline("acme/app", "fast", &[fast.uri(), fast.uri()], false)
+        .await;
     let runs = hub.push("acme/app", "v1").await;
-    hub.callback(&runs[1], 0, json!({"state": "success"})).await.expect(200);
+    hub.callback(&runs[1], 0, json!({"state": "success"}))
+        .await
+        .expect(200);
     let fast_run = hub.finished(&runs[1]).await;
     assert_eq!(fast_run["status"], "success");
-    let slow_run = hub.http.get(&format!("/_hubmock/runs/{}", runs[0]["id"])).await.expect(200);
+    let slow_run = hub
+        .http
+        .get(&format!("/_hubmock/runs/{}", runs[0]["id"]))
+        .await
+        .expect(200);
     assert_eq!(slow_run["status"], "pending");
     assert!(slow_run["steps"][0]["delivery"].is_null(), "{slow_run:#}");
 }

@@ -211,10 +211,19 @@ fn run_exits_0_when_every_scenario_passes_and_writes_junit() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("PASS"), "{stdout}");
-    assert!(stdout.contains("a success callback finishes the run"), "{stdout}");
+    assert!(
+        stdout.contains("a success callback finishes the run"),
+        "{stdout}"
+    );
     let xml = std::fs::read_to_string(junit).unwrap();
-    assert!(xml.contains("<testcase name=\"a success callback finishes the run\""), "{xml}");
-    assert!(xml.contains("tests=\"1\"") && xml.contains("failures=\"0\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"a success callback finishes the run\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("tests=\"1\"") && xml.contains("failures=\"0\""),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -230,7 +239,10 @@ fn run_exits_1_when_a_scenario_fails_and_says_where() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("bad.yaml:9: step 2 (expect_run)"), "{stdout}");
+    assert!(
+        stdout.contains("bad.yaml:9: step 2 (expect_run)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
     let xml = std::fs::read_to_string(junit).unwrap();
     assert!(xml.contains("failures=\"1\""), "{xml}");
@@ -239,7 +251,12 @@ fn run_exits_1_when_a_scenario_fails_and_says_where() {
 #[test]
 fn run_with_a_filter_runs_only_matching_scenarios() {
     let dir = scenario_dir(&[("ok.yaml", PASSING), ("bad.yaml", FAILING)]);
-    let output = hubmock(&["run", dir.path().to_str().unwrap(), "--filter", "success callback"]);
+    let output = hubmock(&[
+        "run",
+        dir.path().to_str().unwrap(),
+        "--filter",
+        "success callback",
+    ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
@@ -254,7 +271,10 @@ fn run_and_check_exit_2_for_an_invalid_file_naming_line_and_column() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
         assert!(stderr.contains("broken.yaml:4:5: "), "{command}: {stderr}");
-        assert!(stderr.contains("did you mean `expect_run`?"), "{command}: {stderr}");
+        assert!(
+            stderr.contains("did you mean `expect_run`?"),
+            "{command}: {stderr}"
+        );
     }
 }
 

@@ -23,9 +23,14 @@ impl PausedHub {
         let url = hubmock::server::listening_url(&listener).unwrap();
         let (store, queue) = Store::new(config, &url);
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(hubmock::server::serve(listener, store.clone(), queue, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(hubmock::server::serve(
+            listener,
+            store.clone(),
+            queue,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let repo = RepoName::new("acme", "app").unwrap();
         store
             .create_repository(hubmock::Repository::new(&repo))
@@ -133,10 +138,17 @@ async fn a_receiver_that_never_answers_fails_its_step_at_the_delivery_timeout() 
     assert_eq!(run.steps[0].status, StepStatus::DeliveryFailed);
     let delivery = run.steps[0].delivery.as_ref().unwrap();
     assert!(
-        delivery.error.as_deref().unwrap().contains("delivery timeout of 10s"),
+        delivery
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("delivery timeout of 10s"),
         "{delivery:?}"
     );
-    assert_eq!(tokio::time::Instant::now() - before, Duration::from_secs(10));
+    assert_eq!(
+        tokio::time::Instant::now() - before,
+        Duration::from_secs(10)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -204,7 +204,13 @@ impl TestHub {
     }
 
     /// Creates a pipeline through the Hub API with one webhook per URL.
-    pub async fn pipeline(&self, repo: &str, name: &str, urls: &[String], expect_final: bool) -> Value {
+    pub async fn pipeline(
+        &self,
+        repo: &str,
+        name: &str,
+        urls: &[String],
+        expect_final: bool,
+    ) -> Value {
         let webhooks: Vec<Value> = urls
             .iter()
             .enumerate()
@@ -224,7 +230,10 @@ impl TestHub {
     pub async fn push(&self, repo: &str, tag: &str) -> Vec<Value> {
         let body = self
             .http
-            .post(&format!("/_hubmock/repositories/{repo}/push"), json!({"tag": tag}))
+            .post(
+                &format!("/_hubmock/repositories/{repo}/push"),
+                json!({"tag": tag}),
+            )
             .await
             .expect(202);
         body["runs"].as_array().expect("runs").clone()
@@ -235,10 +244,16 @@ impl TestHub {
         let id = &run["id"];
         let run = self
             .http
-            .get(&format!("/_hubmock/runs/{id}?wait=finished&timeout_ms={}", WAIT.as_millis()))
+            .get(&format!(
+                "/_hubmock/runs/{id}?wait=finished&timeout_ms={}",
+                WAIT.as_millis()
+            ))
             .await
             .expect(200);
-        assert_ne!(run["status"], "pending", "run {id} still pending after {WAIT:?}: {run:#}");
+        assert_ne!(
+            run["status"], "pending",
+            "run {id} still pending after {WAIT:?}: {run:#}"
+        );
         run
     }
 

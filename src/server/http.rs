@@ -15,6 +15,27 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// How much of an oversized body is read and dropped before the connection is given up.
 const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
+/// How long an oversized body is read and dropped before the connection is given up.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The `413` for an oversized body. The 413 is answered at once, while the rest of the body is
+/// read and dropped in the background (up to [`DRAIN_LIMIT`] bytes or [`DRAIN_TIME`]), so a
+/// client that writes its whole body before reading still gets the answer, not a reset.
+fn refuse_oversized(mut body: Incoming, already: usize) -> Error {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut seen = already;
+            while seen <= DRAIN_LIMIT {
+                match body.frame().await {
+                    Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    });
+    Error::PayloadTooLarge(BODY_LIMIT)
+}
 
 /// The response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
@@ -55,43 +76,20 @@ impl Req {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut too_large = declared.is_some_and(|len| len > BODY_LIMIT as u64);
-        let expects_continue = parts
-            .headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        if too_large && expects_continue {
-            // The client waits for our word before sending the body: refuse it unsent.
-            return Err(Error::PayloadTooLarge(BODY_LIMIT));
+        if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+            return Err(refuse_oversized(body, 0));
         }
         let mut bytes = Vec::new();
-        let mut seen = 0usize;
-        // An oversized body is still read (and dropped) up to DRAIN_LIMIT, so that a client that
-        // writes its whole body before reading gets the 413 instead of a broken pipe.
-        while seen <= DRAIN_LIMIT {
-            let Some(frame) = body.frame().await else {
-                break;
-            };
-            let frame = match frame {
-                Ok(frame) => frame,
-                // The client gave up on an oversized body: it still hears why.
-                Err(_) if too_large => break,
-                Err(err) => {
-                    return Err(Error::BadRequest(format!(
-                        "Could not read the request body: {err}"
-                    )))
-                }
-            };
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| {
+                Error::BadRequest(format!("Could not read the request body: {err}"))
+            })?;
             if let Some(data) = frame.data_ref() {
-                seen += data.len();
-                too_large |= seen > BODY_LIMIT;
-                if !too_large {
-                    bytes.extend_from_slice(data);
+                if bytes.len() + data.len() > BODY_LIMIT {
+                    return Err(refuse_oversized(body, bytes.len() + data.len()));
                 }
+                bytes.extend_from_slice(data);
             }
-        }
-        if too_large {
-            return Err(Error::PayloadTooLarge(BODY_LIMIT));
         }
         Ok(Req {
             method: parts.method,

@@ -20,6 +20,12 @@ const MAX_WAIT: Duration = Duration::from_secs(300);
 /// Long-poll time when `wait` is given without `timeout_ms`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
+/// `{"runs": [RUN, ...]}`, written straight from the runs (no detour through `Value`).
+#[derive(serde::Serialize)]
+struct Runs {
+    runs: Vec<crate::model::run::Run>,
+}
+
 /// `GET /_hubmock/health`
 pub fn health() -> Result<HttpResponse, Error> {
     Ok(ok(
@@ -95,7 +101,9 @@ pub fn runs(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
             })
             .transpose()?,
     };
-    Ok(ok(&json!({ "runs": store.runs(&filter) })))
+    Ok(ok(&Runs {
+        runs: store.runs(&filter),
+    }))
 }
 
 /// `GET /_hubmock/runs/{id}?wait=finished|delivered&step=K&timeout_ms=N`
@@ -168,5 +176,5 @@ pub fn state(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
         store.import(&req.json(false)?)?;
         return Ok(ok(&json!({ "status": "imported" })));
     }
-    Ok(ok(&store.export()))
+    Ok(ok(&store.export_json()))
 }
