@@ -77,6 +77,14 @@ impl Req {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+            let expects_continue = parts
+                .headers
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if expects_continue {
+                // The client waits for our word before sending the body: it never has to.
+                return Err(Error::PayloadTooLarge(BODY_LIMIT));
+            }
             return Err(refuse_oversized(body, 0));
         }
         let mut bytes = Vec::new();
