@@ -181,6 +181,16 @@ impl State {
     }
 }
 
+impl RepoEntry {
+    /// Where the pipeline with this slug is, or the `404` that names it.
+    fn pipeline_index(&self, name: &RepoName, slug: &str) -> Result<usize, Error> {
+        self.pipelines
+            .iter()
+            .position(|p| p.slug == slug)
+            .ok_or_else(|| not_found_pipeline(name, slug))
+    }
+}
+
 fn not_found_repository(name: &RepoName) -> Error {
     Error::NotFound(format!(
         "Repository {name} does not exist: create it with POST /_hubmock/repositories."
@@ -387,11 +397,7 @@ impl Store {
     ) -> Result<Pipeline, Error> {
         let mut state = self.lock();
         let entry = state.entry_mut(name)?;
-        let index = entry
-            .pipelines
-            .iter()
-            .position(|p| p.slug == slug)
-            .ok_or_else(|| not_found_pipeline(name, slug))?;
+        let index = entry.pipeline_index(name, slug)?;
         let mut updated = entry.pipelines[index].clone();
         updated.update(spec, Timestamp::now());
         check_unique(entry, &updated, Some(index))?;
@@ -403,11 +409,7 @@ impl Store {
     pub fn delete_pipeline(&self, name: &RepoName, slug: &str) -> Result<(), Error> {
         let mut state = self.lock();
         let entry = state.entry_mut(name)?;
-        let index = entry
-            .pipelines
-            .iter()
-            .position(|p| p.slug == slug)
-            .ok_or_else(|| not_found_pipeline(name, slug))?;
+        let index = entry.pipeline_index(name, slug)?;
         let pipeline = entry.pipelines.remove(index);
         let now = Timestamp::now();
         let pending: Vec<u64> = state

@@ -304,33 +304,30 @@ fn check_pipeline(scenario: &Scenario, name: &str, webhooks: &[String]) -> Resul
 }
 
 fn check_receiver(scenario: &Scenario, name: &str) -> Result<(), String> {
-    if scenario.receivers.contains_key(name) {
-        return Ok(());
-    }
     let known: Vec<&str> = scenario.receivers.keys().map(String::as_str).collect();
-    let hint = nearest(name, &known)
-        .map(|best| format!("; did you mean `{best}`?"))
-        .unwrap_or_default();
-    Err(format!(
-        "no receiver `{name}` (receivers: {}){hint}",
-        if known.is_empty() {
-            "none".to_owned()
-        } else {
-            known.join(", ")
-        }
-    ))
+    check_known("receiver", name, &known)
 }
 
 fn check_known_pipeline(pipelines: &BTreeSet<String>, name: &str) -> Result<(), String> {
-    if pipelines.contains(name) {
+    let known: Vec<&str> = pipelines.iter().map(String::as_str).collect();
+    check_known("pipeline", name, &known)
+}
+
+/// `name` is one of `known`, or an error listing them with the likely intended one.
+fn check_known(kind: &str, name: &str, known: &[&str]) -> Result<(), String> {
+    if known.contains(&name) {
         return Ok(());
     }
-    let known: Vec<&str> = pipelines.iter().map(String::as_str).collect();
-    let hint = nearest(name, &known)
+    let hint = nearest(name, known)
         .map(|best| format!("; did you mean `{best}`?"))
         .unwrap_or_default();
+    let listed = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
     Err(format!(
-        "no pipeline `{name}` is defined before this step{hint}"
+        "no {kind} `{name}` is defined before this step ({kind}s: {listed}){hint}"
     ))
 }
 
