@@ -34,6 +34,9 @@ pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod fuzz_receiver;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hub;
 pub mod model;
 pub mod scenario;

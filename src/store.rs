@@ -146,6 +146,9 @@ struct State {
     watchers: HashMap<u64, Vec<oneshot::Sender<()>>>,
 }
 
+/// The largest id of any kind: 2^53 - 1, exact as a JavaScript number.
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
 /// The last id handed out of each kind; they keep counting across a reset, so an old id never
 /// names a new thing.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -732,6 +735,27 @@ impl Store {
                     snapshot.version
                 ),
             ));
+        }
+        // Ids keep counting from the largest imported one; bounding them keeps the counters
+        // from overflowing and the ids exact in JavaScript clients.
+        let too_large = |what: &str, id: u64| {
+            Error::field(
+                what,
+                format!("Id {id} is larger than {MAX_ID}, the largest id hubmock hands out."),
+            )
+        };
+        for pipeline in snapshot.repositories.iter().flat_map(|e| &e.pipelines) {
+            if pipeline.id > MAX_ID {
+                return Err(too_large("repositories", pipeline.id));
+            }
+        }
+        for run in &snapshot.runs {
+            if run.id > MAX_ID || run.pipeline_id > MAX_ID {
+                return Err(too_large("runs", run.id.max(run.pipeline_id)));
+            }
+        }
+        if let Some(record) = snapshot.deliveries.iter().find(|d| d.id > MAX_ID) {
+            return Err(too_large("deliveries", record.id));
         }
         let mut fresh = State::default();
         for entry in snapshot.repositories {

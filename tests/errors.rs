@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::{http_response, receiver, step_statuses, RawReceiver, Resp, TestHub};
+use crate::util::{http_response, receiver, step_statuses, RawReceiver, Resp, TestHub, WAIT};
 
 /// The body limit of SPEC section 7.
 const MIB: usize = 1024 * 1024;
@@ -135,7 +135,11 @@ async fn raw_exchange(address: SocketAddr, head: String, body: Vec<Vec<u8>>) -> 
     let mut answer = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        match read.read(&mut buf).await {
+        let Ok(read) = tokio::time::timeout(WAIT, read.read(&mut buf)).await else {
+            let text = String::from_utf8_lossy(&answer);
+            panic!("no complete answer from hubmock after {WAIT:?}: {text:?}");
+        };
+        match read {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
             // A reset after the answer arrived is the server refusing the rest of the body.

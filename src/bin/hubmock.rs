@@ -25,6 +25,35 @@ enum Command {
     Run(RunArgs),
     /// Check YAML scenarios without running them. Exit 0 when all are valid, 2 otherwise.
     Check(CheckArgs),
+    /// Send generated Docker Hub payloads to a webhook receiver and check that it answers
+    /// (and, with --expect-callback, calls back) as Docker Hub expects. Exit 0 when every case
+    /// passes, 1 when one fails (printed shrunk, with the seed), 2 when the URL is invalid or
+    /// nothing listens there.
+    FuzzReceiver(FuzzReceiverArgs),
+}
+
+#[derive(Args)]
+struct FuzzReceiverArgs {
+    /// The receiver's URL, e.g. http://127.0.0.1:8080/hook.
+    url: String,
+    /// How many passing cases make a pass.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    cases: u32,
+    /// Seed of the generator, to send the same payloads again; random (and printed) if absent.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Only this payload format; every format if absent.
+    #[arg(long, value_name = "legacy|current|observed")]
+    format: Option<PayloadFormat>,
+    /// How long the receiver may take to answer, and to call back, e.g. 10s or 500ms.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Each case also needs a valid callback to the payload's callback_url.
+    #[arg(long)]
+    expect_callback: bool,
+    /// How long shrinking a failure may take before the smallest so far is printed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    max_shrink_time: Duration,
 }
 
 #[derive(Args)]
@@ -104,6 +133,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve(args) => serve(args),
         Command::Run(args) => run_scenarios(args),
         Command::Check(args) => check_scenarios(args),
+        Command::FuzzReceiver(args) => fuzz_receiver(args),
     }
 }
 
@@ -185,6 +215,38 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
             .map_err(|err| format!("could not write {}: {err}", path.display()))?;
     }
     Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn fuzz_receiver(args: FuzzReceiverArgs) -> Result<ExitCode, String> {
+    use hubmock::fuzz_receiver::{fuzz_receiver, random_seed, FuzzOptions};
+    // Chosen here rather than in the library so it is printed before a long run starts.
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let options = FuzzOptions {
+        cases: args.cases,
+        seed: Some(seed),
+        format: args.format,
+        timeout: args.timeout,
+        expect_callback: args.expect_callback,
+        max_shrink_time: args.max_shrink_time,
+        ..FuzzOptions::new(args.url)
+    };
+    eprintln!(
+        "fuzzing {} with {} cases (seed {seed})",
+        options.url, options.cases
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("could not start the runtime: {err}"))?;
+    let report = runtime
+        .block_on(fuzz_receiver(options))
+        .map_err(|err| err.to_string())?;
+    println!("{report}");
+    Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
