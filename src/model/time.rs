@@ -17,8 +17,16 @@ impl Timestamp {
     }
 
     /// The instant `secs` seconds after the Unix epoch.
+    /// Negative and NaN inputs clamp to the epoch, anything past the year 9999 (which RFC 3339
+    /// cannot write) to its last second.
     pub fn from_unix_seconds(secs: f64) -> Self {
-        Timestamp(UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)))
+        const LAST_SECOND_OF_9999: f64 = 253_402_300_799.0;
+        let secs = if secs.is_nan() {
+            0.0
+        } else {
+            secs.clamp(0.0, LAST_SECOND_OF_9999)
+        };
+        Timestamp(UNIX_EPOCH + Duration::from_secs_f64(secs))
     }
 
     /// Seconds since the Unix epoch, with the fraction.
@@ -61,5 +69,18 @@ impl<'de> Deserialize<'de> for Timestamp {
         humantime::parse_rfc3339_weak(&text)
             .map(Timestamp)
             .map_err(|err| serde::de::Error::custom(format!("invalid timestamp {text:?}: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_float_makes_a_timestamp() {
+        for secs in [f64::NAN, f64::INFINITY, -1.0, 1e300, 1.5] {
+            let _ = Timestamp::from_unix_seconds(secs).to_string();
+        }
+        assert_eq!(Timestamp::from_unix_seconds(1.5).unix_seconds(), 1.5);
     }
 }
