@@ -2,12 +2,13 @@
 //! (so a slow receiver delays only its own step), and reports the outcome back to the store.
 //! It also arms the callback timers of R9.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,6 +31,10 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let client = HttpClient::new();
+    // At most this many deliveries in flight to one host: a burst of pushes reuses pooled
+    // connections instead of opening one socket per delivery (and running out of them), and
+    // a receiver that hangs holds up only its own host's queue.
+    let mut per_host: HashMap<String, Arc<Semaphore>> = HashMap::new();
     loop {
         let dispatch = tokio::select! {
             biased;
@@ -39,22 +44,56 @@ pub async fn run(
                 None => return,
             },
         };
-        if let Some(timeout) = store.config().callback_timeout {
-            let (store, cancel) = (store.clone(), cancel.clone());
-            let (run_id, step) = (dispatch.run_id, dispatch.step);
-            tracker.spawn(async move {
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    _ = tokio::time::sleep(timeout) => store.callback_timed_out(run_id, step),
-                }
-            });
+        let host = host_of(&dispatch.url);
+        let limit = per_host
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_HOST)))
+            .clone();
+        if per_host.len() > 1024 {
+            // Forget the hosts nothing is being delivered to.
+            per_host.retain(|_, slots| Arc::strong_count(slots) > 1);
         }
-        let (store, client) = (store.clone(), client.clone());
+        let (store, client, timers, cancel) = (
+            store.clone(),
+            client.clone(),
+            tracker.clone(),
+            cancel.clone(),
+        );
         tracker.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = limit.acquire_owned().await;
+            if !store.still_delivering(&dispatch) {
+                return;
+            }
+            // R4, R9: the step awaits its callback from the moment the request is sent.
+            if let Some(timeout) = store.config().callback_timeout {
+                let (store, cancel) = (store.clone(), cancel.clone());
+                let (run_id, step, hook_id) =
+                    (dispatch.run_id, dispatch.step, dispatch.hook_id.clone());
+                timers.spawn(async move {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = tokio::time::sleep(timeout) => {
+                            store.callback_timed_out(run_id, step, &hook_id)
+                        }
+                    }
+                });
+            }
             let record = deliver(&client, &dispatch, store.config().delivery_timeout).await;
             store.delivered(&dispatch, record);
         });
     }
+}
+
+/// Deliveries in flight to one host at most.
+pub const MAX_IN_FLIGHT_PER_HOST: usize = 64;
+
+/// The `host:port` a URL names (the whole URL if it does not parse; its delivery fails anyway).
+fn host_of(url: &str) -> String {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().map(|a| a.as_str().to_ascii_lowercase()))
+        .unwrap_or_else(|| url.to_owned())
 }
 
 /// POSTs one payload and describes how it went. Never fails: every problem is a result.

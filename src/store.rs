@@ -31,6 +31,8 @@ pub struct Dispatch {
     pub run_id: u64,
     /// The step (0-based).
     pub step: usize,
+    /// The step's hook id: names the step even after a reset or an import reused its run id.
+    pub hook_id: String,
     /// Where to POST.
     pub url: String,
     /// What to POST.
@@ -177,6 +179,14 @@ impl State {
         }
     }
 
+    /// Whether the step (with this hook id) is still part of the state.
+    fn is_current(&self, run_id: u64, step: usize, hook_id: &str) -> bool {
+        self.runs
+            .get(&run_id)
+            .and_then(|run| run.steps.get(step))
+            .is_some_and(|s| s.hook_id == hook_id)
+    }
+
     fn index_hooks(&mut self, run: &Run) {
         for (step, s) in run.steps.iter().enumerate() {
             self.hooks.insert(s.hook_id.clone(), (run.id, step));
@@ -284,6 +294,7 @@ impl Store {
         Some(Dispatch {
             run_id,
             step,
+            hook_id: s.hook_id.clone(),
             url: s.hook_url.clone(),
             payload: Payload::build(
                 run.payload_format,
@@ -509,6 +520,10 @@ impl Store {
     /// Records a delivery's outcome and applies it to its run (R3, R6, R11).
     pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) {
         let mut state = self.lock();
+        if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
+            // Its run was forgotten by a reset or replaced by an import: not this state's news.
+            return;
+        }
         let limit = self.shared.config.delivery_log_limit;
         if limit > 0 {
             while state.deliveries.len() >= limit {
@@ -564,8 +579,11 @@ impl Store {
     }
 
     /// A step's callback timer ran out (R9).
-    pub fn callback_timed_out(&self, run_id: u64, step: usize) {
+    pub fn callback_timed_out(&self, run_id: u64, step: usize, hook_id: &str) {
         let mut state = self.lock();
+        if !state.is_current(run_id, step, hook_id) {
+            return;
+        }
         let event = Event::CallbackTimedOut { step };
         if let Ok(effects) = apply(&mut state, run_id, event, Timestamp::now()) {
             self.effects(&mut state, run_id, effects);
@@ -629,6 +647,15 @@ impl Store {
             // Woken on any change of the run (or dropped by a reset): look again.
             let _ = tokio::time::timeout_at(deadline, changed).await;
         }
+    }
+
+    /// Whether the delivery should still go out (checked just before the POST): not when its
+    /// run was cancelled, forgotten by a reset or replaced by an import while the delivery
+    /// waited for a connection. A step whose callback came early is still delivered.
+    pub fn still_delivering(&self, dispatch: &Dispatch) -> bool {
+        let state = self.lock();
+        state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id)
+            && state.runs[&dispatch.run_id].status != RunStatus::Cancelled
     }
 
     /// Outbound requests, oldest first, optionally for one run only.
@@ -836,4 +863,63 @@ fn check_unique(entry: &RepoEntry, pipeline: &Pipeline, skip: Option<usize>) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::run::DeliveryResult;
+
+    fn answered(dispatch: &Dispatch, status: u16) -> DeliveryRecord {
+        DeliveryRecord {
+            id: 0,
+            run_id: dispatch.run_id,
+            step: dispatch.step,
+            url: dispatch.url.clone(),
+            sent: Timestamp::now(),
+            request_headers: BTreeMap::new(),
+            request_body: dispatch.payload.to_json(),
+            result: DeliveryResult {
+                status: Some(status),
+                error: None,
+                duration_ms: 1,
+                response_body: None,
+            },
+        }
+    }
+
+    fn store_with_a_push() -> (Store, Dispatch, Value) {
+        let (store, mut queue) = Store::new(Config::default(), "http://hub");
+        let repo = RepoName::new("acme", "app").unwrap();
+        store.create_repository(Repository::new(&repo)).unwrap();
+        let spec = PipelineSpec::new("p", &["http://receiver/"]);
+        store.create_pipeline(&repo, spec, "acme").unwrap();
+        let before = store.export();
+        store.push(&repo, PushRequest::default()).unwrap();
+        let dispatch = queue.try_recv().expect("step 1 is queued");
+        (store, dispatch, before)
+    }
+
+    #[test]
+    fn a_delivery_answered_after_a_reset_is_not_this_states_news() {
+        let (store, dispatch, _) = store_with_a_push();
+        store.reset();
+        store.delivered(&dispatch, answered(&dispatch, 500));
+        assert!(store.deliveries(None).is_empty());
+        assert!(!store.still_delivering(&dispatch));
+    }
+
+    #[test]
+    fn a_delivery_answered_after_an_import_does_not_touch_the_imported_run() {
+        let (store, dispatch, _) = store_with_a_push();
+        // Another emulator's state with a run of the same id, awaiting its callback.
+        let (other, other_dispatch, _) = store_with_a_push();
+        other.delivered(&other_dispatch, answered(&other_dispatch, 200));
+        store.import(&other.export()).unwrap();
+        store.delivered(&dispatch, answered(&dispatch, 500));
+        store.callback_timed_out(dispatch.run_id, dispatch.step, &dispatch.hook_id);
+        let run = store.run(dispatch.run_id).unwrap();
+        assert_eq!(run.status, RunStatus::Pending);
+        assert_eq!(run.steps[0].delivery.as_ref().unwrap().status, Some(200));
+    }
 }

@@ -1182,3 +1182,26 @@ async fn a_step_delivered_after_an_import_carries_the_new_hubs_callback_url() {
         "{payload:#}"
     );
 }
+
+#[tokio::test]
+async fn a_state_export_larger_than_the_body_limit_imports_back() {
+    let old = TestHub::start().await;
+    let long = "d".repeat(64 * 1024);
+    for i in 0..24 {
+        old.http
+            .post(
+                "/_hubmock/repositories",
+                json!({"namespace": "acme", "name": format!("app{i}"), "full_description": long}),
+            )
+            .await
+            .expect(201);
+    }
+    let exported = old.state().await;
+    assert!(serde_json::to_vec(&exported).unwrap().len() > 1024 * 1024);
+    let new = TestHub::start().await;
+    new.http
+        .put("/_hubmock/state", exported.clone())
+        .await
+        .expect(200);
+    assert_eq!(new.state().await, exported);
+}

@@ -150,8 +150,15 @@ impl Run {
         }
     }
 
-    /// Whether this step accepts a callback now (R7).
+    /// Whether this step accepts a callback now (R7). Without `expect_final_callback` the last
+    /// step's delivery alone decides the run (R6), so that step takes no callback at all: the
+    /// outcome never depends on whether a callback beat the delivery's answer *(ours)*.
     pub fn awaits_callback(&self, step: usize) -> bool {
+        self.in_progress(step) && (self.expect_final_callback || !self.is_last(step))
+    }
+
+    /// Whether this step has been delivered and its outcome is still open.
+    fn in_progress(&self, step: usize) -> bool {
         self.is_pending()
             && self
                 .steps
@@ -194,7 +201,7 @@ impl Run {
         };
         let ok = delivery_succeeded(&result);
         s.delivery = Some(result);
-        if !self.awaits_callback(step) {
+        if !self.in_progress(step) {
             return Vec::new();
         }
         if !ok {
@@ -438,6 +445,20 @@ mod tests {
         let (mut run, _) = start(1, true);
         run.apply(answered(204), Timestamp::now()).unwrap();
         assert!(run.is_pending());
+    }
+
+    #[test]
+    fn without_a_final_callback_the_last_step_takes_no_callback() {
+        let (mut run, _) = start(2, false);
+        run.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+        assert_eq!(
+            run.apply(callback(1, SUCCESS), Timestamp::now()),
+            Err(Rejection::UpdateNotAllowed)
+        );
+        assert!(run.is_pending());
+        // Its delivery's failure decides, whatever a receiver said first.
+        run.apply(at(answered(500), 1), Timestamp::now()).unwrap();
+        assert_eq!(run.status, RunStatus::Error);
     }
 
     #[test]

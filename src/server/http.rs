@@ -12,6 +12,9 @@ use crate::error::Error;
 
 /// Largest request body accepted, in bytes (SPEC section 7).
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest state document `PUT /_hubmock/state` accepts: an export of a busy emulator (up to
+/// 10,000 logged deliveries) is well over 1 MiB, and it must import back.
+pub const STATE_LIMIT: usize = 256 * 1024 * 1024;
 
 /// How much of an oversized body is read and dropped before the connection is given up.
 const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
@@ -21,7 +24,7 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// The `413` for an oversized body. The 413 is answered at once, while the rest of the body is
 /// read and dropped in the background (up to [`DRAIN_LIMIT`] bytes or [`DRAIN_TIME`]), so a
 /// client that writes its whole body before reading still gets the answer, not a reset.
-fn refuse_oversized(mut body: Incoming, already: usize) -> Error {
+fn refuse_oversized(mut body: Incoming, already: usize, limit: usize) -> Error {
     tokio::spawn(async move {
         let drain = async {
             let mut seen = already;
@@ -34,7 +37,7 @@ fn refuse_oversized(mut body: Incoming, already: usize) -> Error {
         };
         let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
     });
-    Error::PayloadTooLarge(BODY_LIMIT)
+    Error::PayloadTooLarge(limit)
 }
 
 /// The response type of every handler.
@@ -68,24 +71,24 @@ impl Req {
         }
     }
 
-    /// Reads a hyper request, enforcing the body limit.
-    pub async fn read(request: http::Request<Incoming>) -> Result<Req, Error> {
+    /// Reads a hyper request, enforcing a body limit of `limit` bytes.
+    pub async fn read(request: http::Request<Incoming>, limit: usize) -> Result<Req, Error> {
         let (parts, mut body) = request.into_parts();
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        if declared.is_some_and(|len| len > limit as u64) {
             let expects_continue = parts
                 .headers
                 .get(header::EXPECT)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             if expects_continue {
                 // The client waits for our word before sending the body: it never has to.
-                return Err(Error::PayloadTooLarge(BODY_LIMIT));
+                return Err(Error::PayloadTooLarge(limit));
             }
-            return Err(refuse_oversized(body, 0));
+            return Err(refuse_oversized(body, 0, limit));
         }
         let mut bytes = Vec::new();
         while let Some(frame) = body.frame().await {
@@ -93,8 +96,8 @@ impl Req {
                 Error::BadRequest(format!("Could not read the request body: {err}"))
             })?;
             if let Some(data) = frame.data_ref() {
-                if bytes.len() + data.len() > BODY_LIMIT {
-                    return Err(refuse_oversized(body, bytes.len() + data.len()));
+                if bytes.len() + data.len() > limit {
+                    return Err(refuse_oversized(body, bytes.len() + data.len(), limit));
                 }
                 bytes.extend_from_slice(data);
             }

@@ -175,7 +175,9 @@ impl Sut {
             }
             // The engine's timer calls exactly this when a callback timeout runs out.
             Transition::TimeOut { run, step } => {
-                self.store.callback_timed_out(self.run_ids[run], step)
+                let id = self.run_ids[run];
+                let hook_id = self.store.run(id).unwrap().steps[step].hook_id.clone();
+                self.store.callback_timed_out(id, step, &hook_id)
             }
         }
         self.settle();

@@ -32,7 +32,14 @@ enum Route<'a> {
 
 /// Answers one request. Never fails: every error becomes a 4xx answer.
 pub async fn handle(store: &Store, request: http::Request<hyper::body::Incoming>) -> HttpResponse {
-    match Req::read(request).await {
+    let is_state_import = request.method() == Method::PUT
+        && request.uri().path().trim_end_matches('/') == "/_hubmock/state";
+    let limit = if is_state_import {
+        super::http::STATE_LIMIT
+    } else {
+        super::http::BODY_LIMIT
+    };
+    match Req::read(request, limit).await {
         Ok(req) => respond(store, &req).await,
         Err(error) => error_response(&error),
     }
