@@ -4,7 +4,7 @@ use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::util::{receiver, step_statuses, TestHub};
+use crate::util::{answering, receiver, step_statuses, TestHub};
 
 #[tokio::test]
 async fn a_push_starts_one_run_per_pipeline() {
@@ -33,16 +33,6 @@ async fn a_push_starts_one_run_per_pipeline() {
         .expect(200);
     assert_eq!(other["status"], "pending");
     assert_eq!(step_statuses(&other), ["awaiting_callback"]);
-}
-
-/// A wiremock receiver answering every POST with `status`.
-async fn answering(status: u16) -> wiremock::MockServer {
-    let r = receiver().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status))
-        .mount(&r)
-        .await;
-    r
 }
 
 #[tokio::test]

@@ -7,17 +7,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::{receiver, step_statuses, TestHub};
-
-/// A receiver that answers every delivery with `status`.
-async fn answering(status: u16) -> MockServer {
-    let r = receiver().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status))
-        .mount(&r)
-        .await;
-    r
-}
+use crate::util::{answering, receiver, step_statuses, TestHub};
 
 /// The ids of a `{"runs": [...]}` answer, in order.
 fn run_ids(body: &Value) -> Vec<u64> {

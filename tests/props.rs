@@ -10,15 +10,13 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 use serde_json::{json, Value};
-use wiremock::matchers::method;
-use wiremock::{Mock, ResponseTemplate};
 
 use hubmock::fuzz_receiver::strategy::{self, fuzz_char};
 use hubmock::model::callback::{MAX_CONTEXT, MAX_DESCRIPTION};
 use hubmock::model::pipeline::{MAX_HOOK_URL, MAX_NAME};
 use hubmock::{Callback, Payload, PayloadFormat, PipelineSpec, RepoName};
 
-use crate::util::{receiver, step_statuses, TestHub};
+use crate::util::{answering, step_statuses, TestHub};
 
 /// Cases of a property that only computes.
 const PURE_CASES: u32 = 64;
@@ -453,11 +451,7 @@ fn a_rejected_callback_leaves_the_state_as_it_was() {
     let rt = runtime();
     let (hub, _receiver, run) = rt.block_on(async {
         let hub = TestHub::start().await;
-        let r = receiver().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&r)
-            .await;
+        let r = answering(200).await;
         hub.repository("acme", "app").await;
         hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
         let runs = hub.push("acme/app", "v1").await;

@@ -297,6 +297,16 @@ pub async fn receiver() -> MockServer {
     MockServer::builder().listener(listener).start().await
 }
 
+/// A receiver (on its own listener) that answers every POST with `status`.
+pub async fn answering(status: u16) -> MockServer {
+    let r = receiver().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(status))
+        .mount(&r)
+        .await;
+    r
+}
+
 /// The statuses of a run's steps.
 pub fn step_statuses(run: &Value) -> Vec<String> {
     run["steps"]
