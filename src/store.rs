@@ -655,7 +655,7 @@ impl Store {
     pub fn still_delivering(&self, dispatch: &Dispatch) -> bool {
         let state = self.lock();
         state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id)
-            && state.runs[&dispatch.run_id].status != RunStatus::Cancelled
+            && state.runs[&dispatch.run_id].still_delivers(dispatch.step)
     }
 
     /// Outbound requests, oldest first, optionally for one run only.

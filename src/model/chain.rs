@@ -157,6 +157,12 @@ impl Run {
         self.in_progress(step) && (self.expect_final_callback || !self.is_last(step))
     }
 
+    /// Whether a delivery the chain asked for still goes out when a connection frees up: not
+    /// once the run was cancelled (R10). A step whose callback came early is still delivered.
+    pub fn still_delivers(&self, step: usize) -> bool {
+        self.status != RunStatus::Cancelled && step < self.steps.len()
+    }
+
     /// Whether this step has been delivered and its outcome is still open.
     fn in_progress(&self, step: usize) -> bool {
         self.is_pending()
