@@ -6,22 +6,19 @@ use std::convert::Infallible;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Method, Request};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::error::Error;
 use crate::model::callback::Callback;
-
-/// Largest callback body read, as hubmock's own server allows.
-const MAX_BODY: usize = 1024 * 1024;
+use crate::server::http::{error_response, ok, HttpResponse, Req, BODY_LIMIT};
 
 /// What a receiver called back with: a valid callback, or why its body was rejected.
 pub(crate) type Verdict = Result<Callback, String>;
@@ -111,16 +108,6 @@ async fn serve(listener: TcpListener, hooks: Hooks) {
     }
 }
 
-fn respond(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 /// The hook id of `/u/{ns}/{name}/hook/{id}/` or `/_/{name}/hook/{id}/`.
 fn hook_id(path: &str) -> Option<&str> {
     let rest = path.strip_suffix('/').unwrap_or(path);
@@ -128,45 +115,48 @@ fn hook_id(path: &str) -> Option<&str> {
     before.ends_with("/hook").then_some(id)
 }
 
-async fn answer(hooks: &Hooks, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let not_found = || respond(StatusCode::NOT_FOUND, &json!({"detail": "Not found."}));
-    let Some(id) = hook_id(req.uri().path()).map(str::to_owned) else {
-        return not_found();
-    };
-    if req.method() != Method::POST {
-        let detail = format!("Method \"{}\" not allowed.", req.method());
-        return respond(StatusCode::METHOD_NOT_ALLOWED, &json!({"detail": detail}));
+/// Answers one callback; errors are mapped to HTTP by the server's own [`error_response`], so
+/// they read exactly as hubmock's callback endpoint writes them.
+async fn answer(hooks: &Hooks, request: Request<Incoming>) -> HttpResponse {
+    match decide(hooks, request).await {
+        Ok(response) => response,
+        Err(error) => error_response(&error),
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => {
-            let detail = "The request body is larger than 1 MiB, or broke off.";
-            return respond(StatusCode::PAYLOAD_TOO_LARGE, &json!({"detail": detail}));
-        }
-    };
+}
+
+async fn decide(hooks: &Hooks, request: Request<Incoming>) -> Result<HttpResponse, Error> {
+    let not_found = || Error::NotFound("Not found.".to_owned());
+    let id = hook_id(request.uri().path())
+        .map(str::to_owned)
+        .ok_or_else(not_found)?;
+    if request.method() != Method::POST {
+        return Err(Error::MethodNotAllowed {
+            method: request.method().to_string(),
+            allowed: "POST",
+        });
+    }
+    let req = Req::read(request, BODY_LIMIT).await?;
     let mut hooks = lock(hooks);
-    let Some(hook) = hooks.get_mut(&id) else {
-        return not_found();
-    };
+    let hook = hooks.get_mut(&id).ok_or_else(not_found)?;
     let Hook::Awaiting(sender) = hook else {
-        return respond(StatusCode::BAD_REQUEST, &json!("Update not allowed"));
+        return Err(Error::UpdateNotAllowed);
     };
-    match Callback::validate(&body) {
+    match Callback::validate(&req.body) {
         Ok(callback) => {
             if let Some(sender) = sender.take() {
                 let _ = sender.send(Ok(callback));
             }
             *hook = Hook::Done;
-            respond(StatusCode::OK, &json!({"detail": "Callback accepted."}))
+            Ok(ok(&json!({"detail": "Callback accepted."})))
         }
         Err(errors) => {
-            let errors = errors.to_json();
             if let Some(sender) = sender.take() {
+                let body = &req.body;
                 let shown = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
-                let _ = sender.send(Err(format!("{errors} (body: {shown})")));
+                let _ = sender.send(Err(format!("{} (body: {shown})", errors.to_json())));
             }
             // As on the Hub, the step still awaits a corrected callback.
-            respond(StatusCode::BAD_REQUEST, &errors)
+            Err(Error::Invalid(errors))
         }
     }
 }
