@@ -143,14 +143,5 @@ async fn deliver(client: &HttpClient, dispatch: &Dispatch, timeout: Duration) ->
             response_body: None,
         },
     };
-    DeliveryRecord {
-        id: 0,
-        run_id: dispatch.run_id,
-        step: dispatch.step,
-        url: dispatch.url.clone(),
-        sent,
-        request_headers: headers,
-        request_body: json,
-        result,
-    }
+    dispatch.record(sent, headers, json, result)
 }

@@ -63,7 +63,7 @@ use crate::model::repository::Repository;
 use crate::model::run::{DeliveryResult, RunStatus, StepStatus};
 use crate::model::time::Timestamp;
 use crate::server::http::Req;
-use crate::store::{DeliveryRecord, Dispatch, RunFilter, Store};
+use crate::store::{Dispatch, RunFilter, Store};
 
 /// A target's body: arbitrary bytes in, a panic only when an invariant breaks.
 pub type Target = fn(&[u8]);
@@ -527,24 +527,17 @@ fn answer_delivery(store: &Store, dispatch: &Dispatch, held: &mut Vec<Dispatch>)
         Some(code) => (code.parse::<u16>().ok().or(Some(200)), None),
         None => (Some(200), None),
     };
-    let record = DeliveryRecord {
-        id: 0,
-        run_id: dispatch.run_id,
-        step: dispatch.step,
-        url: dispatch.url.clone(),
-        sent: Timestamp::now(),
-        request_headers: BTreeMap::from([(
-            "content-type".to_owned(),
-            "application/json".to_owned(),
-        )]),
-        request_body: dispatch.payload.to_json(),
-        result: DeliveryResult {
+    let record = dispatch.record(
+        Timestamp::now(),
+        BTreeMap::from([("content-type".to_owned(), "application/json".to_owned())]),
+        dispatch.payload.to_json(),
+        DeliveryResult {
             status,
             error,
             duration_ms: 1,
             response_body: Some("ok".to_owned()),
         },
-    };
+    );
     store.delivered(dispatch, record);
 }
 

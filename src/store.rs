@@ -39,6 +39,29 @@ pub struct Dispatch {
     pub payload: Payload,
 }
 
+impl Dispatch {
+    /// The log record of this delivery: sent at `sent` with these headers and body, ending as
+    /// `result`. Its id is given when the store records it.
+    pub fn record(
+        &self,
+        sent: Timestamp,
+        request_headers: BTreeMap<String, String>,
+        request_body: Box<serde_json::value::RawValue>,
+        result: DeliveryResult,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            id: 0,
+            run_id: self.run_id,
+            step: self.step,
+            url: self.url.clone(),
+            sent,
+            request_headers,
+            request_body,
+            result,
+        }
+    }
+}
+
 /// One outbound request, as `/_hubmock/deliveries` shows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeliveryRecord {
@@ -868,24 +891,20 @@ fn check_unique(entry: &RepoEntry, pipeline: &Pipeline, skip: Option<usize>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::run::DeliveryResult;
 
     fn answered(dispatch: &Dispatch, status: u16) -> DeliveryRecord {
-        DeliveryRecord {
-            id: 0,
-            run_id: dispatch.run_id,
-            step: dispatch.step,
-            url: dispatch.url.clone(),
-            sent: Timestamp::now(),
-            request_headers: BTreeMap::new(),
-            request_body: dispatch.payload.to_json(),
-            result: DeliveryResult {
-                status: Some(status),
-                error: None,
-                duration_ms: 1,
-                response_body: None,
-            },
-        }
+        let result = DeliveryResult {
+            status: Some(status),
+            error: None,
+            duration_ms: 1,
+            response_body: None,
+        };
+        dispatch.record(
+            Timestamp::now(),
+            BTreeMap::new(),
+            dispatch.payload.to_json(),
+            result,
+        )
     }
 
     fn store_with_a_push() -> (Store, Dispatch, Value) {
