@@ -39,10 +39,9 @@ async fn a_push_starts_one_run_per_pipeline() {
 async fn the_next_step_is_delivered_only_after_a_successful_callback() {
     let hub = TestHub::start().await;
     let (first, second) = (answering(200).await, answering(200).await);
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "chain", &[first.uri(), second.uri()], true)
+    let run = hub
+        .first_run("chain", &[first.uri(), second.uri()], true)
         .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
     let run = hub.delivered(&run, 0).await;
     assert_eq!(step_statuses(&run), ["awaiting_callback", "waiting"]);
     assert_eq!(first.received_requests().await.unwrap().len(), 1);
@@ -60,9 +59,7 @@ async fn the_next_step_is_delivered_only_after_a_successful_callback() {
 async fn a_delivery_is_a_json_post_with_a_content_length() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[r.uri()], true).await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[r.uri()], true).await;
     hub.delivered(&run, 0).await;
     let requests = r.received_requests().await.unwrap();
     let request = &requests[0];
@@ -81,10 +78,9 @@ async fn a_delivery_is_a_json_post_with_a_content_length() {
 async fn a_5xx_answer_fails_the_step_and_ends_the_run_with_error() {
     let hub = TestHub::start().await;
     let (failing, never) = (answering(503).await, answering(200).await);
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[failing.uri(), never.uri()], true)
+    let run = hub
+        .first_run("p", &[failing.uri(), never.uri()], true)
         .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "error");
     assert_eq!(step_statuses(&run), ["delivery_failed", "skipped"]);
@@ -101,15 +97,9 @@ async fn a_refused_connection_fails_the_step_with_the_reason_recorded() {
         .local_addr()
         .unwrap()
         .port();
-    hub.repository("acme", "app").await;
-    hub.pipeline(
-        "acme/app",
-        "p",
-        &[format!("http://127.0.0.1:{port}/x")],
-        true,
-    )
-    .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub
+        .first_run("p", &[format!("http://127.0.0.1:{port}/x")], true)
+        .await;
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "error");
     assert_eq!(step_statuses(&run), ["delivery_failed"]);
@@ -125,9 +115,7 @@ async fn a_redirect_counts_as_delivered_and_is_not_followed() {
         .respond_with(ResponseTemplate::new(302).insert_header("location", "/elsewhere"))
         .mount(&r)
         .await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[r.uri()], false).await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[r.uri()], false).await;
     let run = hub.finished(&run).await;
     assert_eq!(run["status"], "success");
     assert_eq!(run["steps"][0]["delivery"]["status"], 302);
@@ -155,9 +143,7 @@ async fn a_callback_sent_before_the_receiver_answers_is_accepted() {
         }
     })
     .await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[r.url()], true).await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[r.url()], true).await;
     let run = hub.finished(&run).await;
     assert_eq!(*answers.lock().unwrap(), [200]);
     assert_eq!(run["status"], "success");
@@ -175,10 +161,7 @@ async fn a_failure_callback_interrupts_the_chain_and_skips_later_steps() {
         answering(200).await,
         answering(200).await,
     );
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri(), c.uri()], true)
-        .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri(), b.uri(), c.uri()], true).await;
     hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(200);
@@ -199,10 +182,7 @@ async fn a_failure_callback_interrupts_the_chain_and_skips_later_steps() {
 async fn an_error_callback_interrupts_the_chain_with_error() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
-        .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri(), b.uri()], true).await;
     hub.callback(&run, 0, json!({"state": "error"}))
         .await
         .expect(200);
@@ -216,10 +196,7 @@ async fn an_error_callback_interrupts_the_chain_with_error() {
 async fn the_run_succeeds_when_the_last_callback_says_success() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
-        .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri(), b.uri()], true).await;
     hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(200);
@@ -239,10 +216,7 @@ async fn the_run_succeeds_when_the_last_callback_says_success() {
 async fn without_a_final_callback_the_last_2xx_delivery_ends_the_run() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(201).await);
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], false)
-        .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri(), b.uri()], false).await;
     // Earlier steps still need their callback.
     let run = hub.delivered(&run, 0).await;
     assert_eq!(run["status"], "pending");
@@ -259,9 +233,7 @@ async fn without_a_final_callback_the_last_2xx_delivery_ends_the_run() {
 async fn a_second_callback_for_a_step_answers_update_not_allowed() {
     let hub = TestHub::start().await;
     let a = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri()], true).await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri()], true).await;
     hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(200);
@@ -274,10 +246,7 @@ async fn a_second_callback_for_a_step_answers_update_not_allowed() {
 async fn a_callback_for_a_step_not_yet_delivered_answers_update_not_allowed() {
     let hub = TestHub::start().await;
     let (a, b) = (answering(200).await, answering(200).await);
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri(), b.uri()], true)
-        .await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri(), b.uri()], true).await;
     let early = hub.callback(&run, 1, json!({"state": "success"})).await;
     assert_eq!(early.expect(400), json!("Update not allowed"));
     let run = hub.delivered(&run, 0).await;
@@ -329,9 +298,7 @@ async fn library_repositories_take_callbacks_under_the_short_path() {
 async fn an_invalid_callback_changes_nothing_and_a_corrected_one_is_accepted() {
     let hub = TestHub::start().await;
     let a = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[a.uri()], true).await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[a.uri()], true).await;
     let bad = hub
         .callback(
             &run,
@@ -409,9 +376,7 @@ async fn runs_record_times_status_duration_and_the_first_4_kib_of_the_answer() {
         .respond_with(ResponseTemplate::new(200).set_body_string(long_body))
         .mount(&r)
         .await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "p", &[r.uri()], true).await;
-    let run = hub.push("acme/app", "v1").await.remove(0);
+    let run = hub.first_run("p", &[r.uri()], true).await;
     hub.callback(&run, 0, json!({"state": "success", "context": "ci/tests"}))
         .await
         .expect(200);

@@ -226,6 +226,14 @@ impl TestHub {
             .expect(201)
     }
 
+    /// Creates `acme/app` with one pipeline of these hooks, pushes `v1` and answers its run.
+    pub async fn first_run(&self, pipeline: &str, urls: &[String], expect_final: bool) -> Value {
+        self.repository("acme", "app").await;
+        self.pipeline("acme/app", pipeline, urls, expect_final)
+            .await;
+        self.push("acme/app", "v1").await.remove(0)
+    }
+
     /// Pushes a tag through the control API; answers the runs started.
     pub async fn push(&self, repo: &str, tag: &str) -> Vec<Value> {
         let body = self
