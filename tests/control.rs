@@ -508,11 +508,9 @@ async fn runs_with_a_bad_repository_filter_answer_400() {
 async fn a_run_answers_as_the_push_started_it() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
-    let run = hub.delivered(&runs[0], 0).await;
-    assert_eq!(run["id"], runs[0]["id"]);
+    let pushed = hub.first_run("ci", &[r.uri()], true).await;
+    let run = hub.delivered(&pushed, 0).await;
+    assert_eq!(run["id"], pushed["id"]);
     assert_eq!(step_statuses(&run), ["awaiting_callback"]);
     assert_eq!(run["steps"][0]["delivery"]["status"], 200, "{run:#}");
     let again = hub
@@ -535,10 +533,8 @@ fn assert_keys(value: &Value, keys: &[&str]) {
 async fn a_run_shows_every_documented_field() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
-    let run = hub.delivered(&runs[0], 0).await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
+    let run = hub.delivered(&run, 0).await;
     hub.callback(
         &run,
         0,
@@ -595,10 +591,8 @@ async fn a_run_shows_every_documented_field() {
 async fn a_callback_without_optional_fields_shows_them_as_null_in_the_run() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
-    let run = hub.delivered(&runs[0], 0).await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
+    let run = hub.delivered(&run, 0).await;
     hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(200);
@@ -641,23 +635,21 @@ async fn a_non_numeric_run_id_answers_404() {
 async fn waiting_on_a_run_that_stays_pending_answers_the_pending_run_after_the_timeout() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
+    let pushed = hub.first_run("ci", &[r.uri()], true).await;
     // Delivered, it awaits a callback that never comes.
-    hub.delivered(&runs[0], 0).await;
+    hub.delivered(&pushed, 0).await;
     let started = Instant::now();
     let run = hub
         .http
         .get(&format!(
             "/_hubmock/runs/{}?wait=finished&timeout_ms=100",
-            id(&runs[0])
+            id(&pushed)
         ))
         .await
         .expect(200);
     let waited = started.elapsed();
     assert_eq!(run["status"], "pending", "{run:#}");
-    assert_eq!(run["id"], runs[0]["id"]);
+    assert_eq!(run["id"], pushed["id"]);
     assert!(
         waited.as_millis() >= 100,
         "answered after {waited:?}, before the timeout"
@@ -668,10 +660,8 @@ async fn waiting_on_a_run_that_stays_pending_answers_the_pending_run_after_the_t
 async fn waiting_for_a_finished_run_answers_at_once() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], false).await;
-    let runs = hub.push("acme/app", "v1").await;
-    let run = hub.finished(&runs[0]).await;
+    let run = hub.first_run("ci", &[r.uri()], false).await;
+    let run = hub.finished(&run).await;
     assert_eq!(run["status"], "success", "{run:#}");
     let started = Instant::now();
     hub.http
@@ -688,14 +678,12 @@ async fn waiting_for_a_finished_run_answers_at_once() {
 async fn wait_delivered_without_a_step_answers_400() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
     let body = hub
         .http
         .get(&format!(
             "/_hubmock/runs/{}?wait=delivered&timeout_ms=100",
-            id(&runs[0])
+            id(&run)
         ))
         .await
         .expect(400);
@@ -706,14 +694,12 @@ async fn wait_delivered_without_a_step_answers_400() {
 async fn an_unknown_wait_condition_answers_400() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
     let body = hub
         .http
         .get(&format!(
             "/_hubmock/runs/{}?wait=forever&timeout_ms=100",
-            id(&runs[0])
+            id(&run)
         ))
         .await
         .expect(400);
@@ -724,14 +710,12 @@ async fn an_unknown_wait_condition_answers_400() {
 async fn a_non_numeric_timeout_answers_400() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
     let body = hub
         .http
         .get(&format!(
             "/_hubmock/runs/{}?wait=finished&timeout_ms=soon",
-            id(&runs[0])
+            id(&run)
         ))
         .await
         .expect(400);
@@ -846,10 +830,8 @@ async fn deliveries_can_be_filtered_by_run() {
 async fn reset_forgets_repositories_runs_and_deliveries() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
-    hub.delivered(&runs[0], 0).await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
+    hub.delivered(&run, 0).await;
     let body = hub
         .http
         .post("/_hubmock/reset", json!({}))
@@ -869,7 +851,7 @@ async fn reset_forgets_repositories_runs_and_deliveries() {
         json!({"deliveries": []})
     );
     hub.http
-        .get(&format!("/_hubmock/runs/{}", id(&runs[0])))
+        .get(&format!("/_hubmock/runs/{}", id(&run)))
         .await
         .expect(404);
     hub.http
@@ -877,7 +859,7 @@ async fn reset_forgets_repositories_runs_and_deliveries() {
         .await
         .expect(404);
     // The old run's callback URL is forgotten too.
-    hub.callback(&runs[0], 0, json!({"state": "success"}))
+    hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(404);
 }
@@ -886,15 +868,10 @@ async fn reset_forgets_repositories_runs_and_deliveries() {
 async fn a_long_poll_ends_when_a_reset_forgets_its_run() {
     let hub = TestHub::start().await;
     let r = answering(200).await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
-    hub.delivered(&runs[0], 0).await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
+    hub.delivered(&run, 0).await;
     let http = hub.http.clone();
-    let path = format!(
-        "/_hubmock/runs/{}?wait=finished&timeout_ms=60000",
-        id(&runs[0])
-    );
+    let path = format!("/_hubmock/runs/{}?wait=finished&timeout_ms=60000", id(&run));
     let started = Instant::now();
     let waiting = tokio::spawn(async move { http.get(&path).await });
     hub.http

@@ -79,10 +79,8 @@ async fn ok_receiver() -> MockServer {
 async fn awaiting_callback() -> (TestHub, MockServer, Value) {
     let hub = TestHub::start().await;
     let r = ok_receiver().await;
-    hub.repository("acme", "app").await;
-    hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-    let runs = hub.push("acme/app", "v1").await;
-    let run = hub.delivered(&runs[0], 0).await;
+    let run = hub.first_run("ci", &[r.uri()], true).await;
+    let run = hub.delivered(&run, 0).await;
     assert_eq!(step_statuses(&run), ["awaiting_callback"], "{run:#}");
     (hub, r, run)
 }

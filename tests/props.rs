@@ -452,10 +452,8 @@ fn a_rejected_callback_leaves_the_state_as_it_was() {
     let (hub, _receiver, run) = rt.block_on(async {
         let hub = TestHub::start().await;
         let r = answering(200).await;
-        hub.repository("acme", "app").await;
-        hub.pipeline("acme/app", "ci", &[r.uri()], true).await;
-        let runs = hub.push("acme/app", "v1").await;
-        let run = hub.delivered(&runs[0], 0).await;
+        let run = hub.first_run("ci", &[r.uri()], true).await;
+        let run = hub.delivered(&run, 0).await;
         assert_eq!(step_statuses(&run), ["awaiting_callback"], "{run:#}");
         (hub, r, run)
     });
