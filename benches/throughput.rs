@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hubmock::store::{PushRequest, Store, WaitFor};
-use hubmock::{Config, PipelineSpec, RepoName, Repository};
+use hubmock::{Config, Hub, PipelineSpec, PushRequest, RepoName, Repository};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -46,36 +45,33 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let hook = receiver().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = hubmock::server::listening_url(&listener).unwrap();
         // A small log: the bench measures delivery, not the memory of 20,000 records.
         let mut config = Config::default().with_auth(false);
         config.delivery_log_limit = 1_000;
-        let (store, queue) = Store::new(config, &url);
-        tokio::spawn(hubmock::server::serve(
-            listener,
-            store.clone(),
-            queue,
-            std::future::pending(),
-        ));
+        // On this 2-worker runtime, as before: the engine shares the workers with the pushes.
+        let store = Hub::builder()
+            .config(config)
+            .on_current_runtime()
+            .start()
+            .await;
         let repo = RepoName::new("acme", "app").unwrap();
-        store.create_repository(Repository::new(&repo)).unwrap();
+        store.add_repository(Repository::new(&repo)).unwrap();
         let mut spec = PipelineSpec::new("p", &[hook.as_str()]);
         spec.expect_final_callback = Some(false);
-        store.create_pipeline(&repo, spec, "acme").unwrap();
+        store.create_pipeline(&repo, spec).unwrap();
 
         let started = Instant::now();
         let mut ids = Vec::with_capacity(pushes);
         for _ in 0..pushes {
-            ids.push(store.push(&repo, PushRequest::default()).unwrap()[0].id);
+            ids.push(store.push_with(&repo, PushRequest::default()).unwrap()[0].id());
         }
         let pushed = started.elapsed();
         for id in &ids {
             let run = store
-                .wait_for_run(*id, WaitFor::Finished, Duration::from_secs(60))
+                .wait_for_run(*id, Duration::from_secs(60))
                 .await
                 .unwrap();
-            assert_eq!(run.status, hubmock::RunStatus::Success, "{run:?}");
+            assert_eq!(run.status(), hubmock::RunStatus::Success, "{run:?}");
         }
         let elapsed = started.elapsed();
         println!(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::payload::PayloadFormat;
+use crate::model::format::PayloadFormat;
 
 /// The user that exists when none is configured.
 pub const DEFAULT_USER: (&str, &str) = ("hubmock", "hubmock");

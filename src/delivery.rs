@@ -1,6 +1,6 @@
 //! The outbound engine: takes the deliveries the store queues, POSTs each in a task of its own
 //! (so a slow receiver delays only its own step), and reports the outcome back to the store.
-//! It also arms the callback timers of R9.
+//! It also carries out the callback timers of R9 that the chain arms and disarms.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::client::HttpClient;
 use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
-use crate::store::{DeliveryRecord, Dispatch, Store};
+use crate::store::{DeliveryRecord, Dispatch, Store, Work};
 
 /// How much of a receiver's answer is kept (R11).
 pub const RESPONSE_BODY_LIMIT: usize = 4096;
@@ -23,10 +23,11 @@ pub const RESPONSE_BODY_LIMIT: usize = 4096;
 /// The `User-Agent` of deliveries.
 pub const USER_AGENT: &str = concat!("hubmock/", env!("CARGO_PKG_VERSION"));
 
-/// Runs the engine until `cancel` fires: every queued delivery gets a task on `tracker`.
+/// Runs the engine until `cancel` fires: every queued delivery and timer gets a task on
+/// `tracker`. The engine decides nothing: the chain ([`crate::model::chain`]) said what to do.
 pub async fn run(
     store: Store,
-    mut queue: mpsc::UnboundedReceiver<Dispatch>,
+    mut queue: mpsc::UnboundedReceiver<Work>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
@@ -35,14 +36,49 @@ pub async fn run(
     // connections instead of opening one socket per delivery (and running out of them), and
     // a receiver that hangs holds up only its own host's queue.
     let mut per_host: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    // The armed callback timers of each pending run, disarmed when the run finishes.
+    let mut timers: HashMap<u64, Arc<CancellationToken>> = HashMap::new();
     loop {
-        let dispatch = tokio::select! {
+        let work = tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
             next = queue.recv() => match next {
-                Some(dispatch) => dispatch,
+                Some(work) => work,
                 None => return,
             },
+        };
+        let dispatch = match work {
+            Work::Deliver(dispatch) => *dispatch,
+            Work::ArmTimer {
+                run_id,
+                step,
+                hook_id,
+                deadline,
+            } => {
+                if timers.len() > 1024 {
+                    // Forget the runs no timer task waits for any more (their run was reset).
+                    timers.retain(|_, disarm| Arc::strong_count(disarm) > 1);
+                }
+                let disarmed = timers
+                    .entry(run_id)
+                    .or_insert_with(|| Arc::new(cancel.child_token()))
+                    .clone();
+                let store = store.clone();
+                let wait = deadline.since(Timestamp::now());
+                tracker.spawn(async move {
+                    tokio::select! {
+                        _ = disarmed.cancelled() => {}
+                        _ = tokio::time::sleep(wait) => store.callback_timed_out(run_id, step, &hook_id),
+                    }
+                });
+                continue;
+            }
+            Work::Finished { run_id } => {
+                if let Some(disarm) = timers.remove(&run_id) {
+                    disarm.cancel();
+                }
+                continue;
+            }
         };
         let host = host_of(&dispatch.url);
         let limit = per_host
@@ -53,31 +89,13 @@ pub async fn run(
             // Forget the hosts nothing is being delivered to.
             per_host.retain(|_, slots| Arc::strong_count(slots) > 1);
         }
-        let (store, client, timers, cancel) = (
-            store.clone(),
-            client.clone(),
-            tracker.clone(),
-            cancel.clone(),
-        );
+        let (store, client) = (store.clone(), client.clone());
         tracker.spawn(async move {
             // The semaphore is never closed, so acquiring only waits.
             let _permit = limit.acquire_owned().await;
-            if !store.still_delivering(&dispatch) {
+            // R4, R9: the chain arms the step's callback timer from the moment it is sent.
+            if !store.sending(&dispatch) {
                 return;
-            }
-            // R4, R9: the step awaits its callback from the moment the request is sent.
-            if let Some(timeout) = store.config().callback_timeout {
-                let (store, cancel) = (store.clone(), cancel.clone());
-                let (run_id, step, hook_id) =
-                    (dispatch.run_id, dispatch.step, dispatch.hook_id.clone());
-                timers.spawn(async move {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        _ = tokio::time::sleep(timeout) => {
-                            store.callback_timed_out(run_id, step, &hook_id)
-                        }
-                    }
-                });
             }
             let record = deliver(&client, &dispatch, store.config().delivery_timeout).await;
             store.delivered(&dispatch, record);

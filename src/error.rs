@@ -1,36 +1,45 @@
-//! The errors the emulator answers with. Each says what is wrong; the HTTP mapping lives in
-//! one place, [`crate::server`]'s response module.
+//! The domain's errors: each says what is wrong in the domain's words. Each surface renders
+//! them in its own dialect in exactly one place (the Hub and control APIs' JSON in
+//! `server::respond`, the fuzz-receiver's callback listener through the same function);
+//! nothing here knows about HTTP.
 
 use std::fmt;
 
 use crate::model::fields::FieldErrors;
+use crate::model::repository::RepoName;
 
 /// Why a request was refused. Nothing in the state changed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Error {
-    /// One or more fields are invalid (`400`, one list of messages per field).
+    /// One or more fields are invalid (one list of messages per field).
     Invalid(FieldErrors),
-    /// The request as a whole is malformed (`400`, `{"detail": ...}`).
+    /// The request as a whole is malformed.
     BadRequest(String),
-    /// A callback for a step that does not await one (`400 "Update not allowed"`, R7).
+    /// A callback for a step that does not await one (R7).
     UpdateNotAllowed,
-    /// No valid token (`401`).
+    /// No valid credentials.
     Unauthorized(String),
-    /// The user does not own the namespace (`403`).
+    /// The user does not own the namespace.
     Forbidden(String),
-    /// No such thing (`404`).
-    NotFound(String),
-    /// The method is not allowed on this path (`405`); lists the allowed ones.
-    MethodNotAllowed {
-        /// The method used.
-        method: String,
-        /// The methods the path takes.
-        allowed: &'static str,
-    },
-    /// It exists already (`409`).
+    /// No such thing.
+    NotFound(Missing),
+    /// It exists already.
     Conflict(String),
-    /// The body is over the limit (`413`).
-    PayloadTooLarge(usize),
+}
+
+/// What was looked for and not found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Missing {
+    /// A repository.
+    Repository(RepoName),
+    /// A repository's pipeline, by slug.
+    Pipeline(RepoName, String),
+    /// A run, by id.
+    Run(u64),
+    /// A step, by the hook id of its callback URL.
+    Hook(String),
+    /// Anything else, described.
+    Other(String),
 }
 
 impl Error {
@@ -38,11 +47,30 @@ impl Error {
     pub fn field(field: &str, message: impl Into<String>) -> Error {
         Error::Invalid(FieldErrors::single(field, message))
     }
+
+    /// A "not found" described in words.
+    pub fn not_found(what: impl Into<String>) -> Error {
+        Error::NotFound(Missing::Other(what.into()))
+    }
 }
 
 impl From<FieldErrors> for Error {
     fn from(errors: FieldErrors) -> Error {
         Error::Invalid(errors)
+    }
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Repository(name) => write!(f, "Repository {name} does not exist."),
+            Missing::Pipeline(name, slug) => {
+                write!(f, "Repository {name} has no webhook pipeline '{slug}'.")
+            }
+            Missing::Run(id) => write!(f, "There is no run {id}."),
+            Missing::Hook(id) => write!(f, "No webhook delivery has hook id '{id}'."),
+            Missing::Other(text) => f.write_str(text),
+        }
     }
 }
 
@@ -53,15 +81,9 @@ impl fmt::Display for Error {
             Error::BadRequest(detail)
             | Error::Unauthorized(detail)
             | Error::Forbidden(detail)
-            | Error::NotFound(detail)
             | Error::Conflict(detail) => f.write_str(detail),
+            Error::NotFound(missing) => missing.fmt(f),
             Error::UpdateNotAllowed => f.write_str("Update not allowed"),
-            Error::MethodNotAllowed { method, .. } => {
-                write!(f, "Method \"{method}\" not allowed.")
-            }
-            Error::PayloadTooLarge(limit) => {
-                write!(f, "Request body is larger than the limit of {limit} bytes.")
-            }
         }
     }
 }

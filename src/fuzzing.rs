@@ -51,19 +51,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::model::callback::{Callback, MAX_CONTEXT, MAX_DESCRIPTION};
 use crate::model::fields::is_absolute_http_url;
-use crate::model::payload::{Payload, PayloadFormat};
+use crate::model::format::PayloadFormat;
+use crate::model::payload::Payload;
 use crate::model::pipeline::{Pipeline, PipelineSpec};
 use crate::model::repository::Repository;
 use crate::model::run::{DeliveryResult, RunStatus, StepStatus};
 use crate::model::time::Timestamp;
-use crate::server::http::Req;
-use crate::store::{Dispatch, RunFilter, Store};
+use crate::store::{Dispatch, RunFilter, Store, Work};
 
 /// A target's body: arbitrary bytes in, a panic only when an invariant breaks.
 pub type Target = fn(&[u8]);
@@ -292,24 +292,27 @@ impl<'a> Script<'a> {
         let mut imported = false;
         for block in self.requests {
             let block = tokens.substitute(&store, block);
-            if let Some(req) = request(&block) {
+            if let Some(sent) = request(&block) {
                 let before = store.export();
+                let what = sent.description;
                 let answer =
-                    tokio::time::timeout(ANSWER_BOUND, crate::server::respond(&store, &req))
+                    tokio::time::timeout(ANSWER_BOUND, crate::server::handle(&store, sent.request))
                         .await
-                        .unwrap_or_else(|_| {
-                            panic!("no answer within {ANSWER_BOUND:?} to {}", describe(&req))
-                        });
-                let status = check_answer(&store, &req, answer, &before, trace).await;
-                imported |= req.method == Method::PUT && status.is_success();
+                        .unwrap_or_else(|_| panic!("no answer within {ANSWER_BOUND:?} to {what}"));
+                let status =
+                    check_answer(&store, &sent.method, &what, answer, &before, trace).await;
+                imported |= sent.method == Method::PUT && status.is_success();
             }
             // Deliveries asked for by the previous request are answered now, after this one.
             for dispatch in std::mem::take(&mut held) {
                 answer_delivery(&store, &dispatch, &mut held);
             }
-            while let Ok(dispatch) = queue.try_recv() {
-                check_payload_round_trip(&dispatch.payload);
-                held.push(dispatch);
+            while let Ok(work) = queue.try_recv() {
+                // Timers are the engine's; the script answers deliveries only.
+                if let Work::Deliver(dispatch) = work {
+                    check_payload_round_trip(&dispatch.payload);
+                    held.push(*dispatch);
+                }
             }
         }
         for dispatch in std::mem::take(&mut held) {
@@ -403,7 +406,7 @@ fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
 
 /// One request from its block: `METHOD TARGET`, headers, an empty line, the body. `None`
 /// when the method is not a valid token.
-fn request(block: &[u8]) -> Option<Req> {
+fn request(block: &[u8]) -> Option<Sent> {
     let (line, mut rest) = split_line(block);
     let line = trim_cr(line);
     let (method, target) = match line.iter().position(|&b| b == b' ') {
@@ -431,49 +434,66 @@ fn request(block: &[u8]) -> Option<Req> {
             break;
         }
     }
-    let mut req = Req::new(
-        method,
-        &String::from_utf8_lossy(target),
-        headers,
-        Bytes::copy_from_slice(rest),
-    );
     // A long-poll answers at once: whatever it waits for, it sees the state as it is.
+    let target = String::from_utf8_lossy(target);
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
     let mut has_timeout = false;
-    for (key, value) in &mut req.query {
-        if key == "timeout_ms" {
+    for pair in &mut pairs {
+        if let Some(value) = pair.strip_prefix("timeout_ms=") {
             has_timeout = true;
             if value.parse::<u64>().is_ok() {
-                *value = "0".to_owned();
+                *pair = "timeout_ms=0".to_owned();
             }
         }
     }
-    let long_poll = req.query.iter().any(|(k, _)| k == "wait" || k == "min");
+    let long_poll = pairs
+        .iter()
+        .any(|p| p.starts_with("wait=") || p.starts_with("min="));
     if long_poll && !has_timeout {
-        req.query.push(("timeout_ms".to_owned(), "0".to_owned()));
+        pairs.push("timeout_ms=0".to_owned());
     }
-    Some(req)
+    let target = if pairs.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
+    };
+    let description = format!("{method} {target} with {} body bytes", rest.len());
+    // A target no HTTP client could send (hyper refuses it on the wire) is no request.
+    let mut request = http::Request::builder()
+        .method(method.clone())
+        .uri(target.as_str())
+        .body(Full::new(Bytes::copy_from_slice(rest)))
+        .ok()?;
+    *request.headers_mut() = headers;
+    Some(Sent {
+        request,
+        method,
+        description,
+    })
 }
 
-fn describe(req: &Req) -> String {
-    format!(
-        "{} {} {:?} with {} body bytes",
-        req.method,
-        req.path,
-        req.query,
-        req.body.len()
-    )
+/// A request of the script, as sent and as described in failures.
+struct Sent {
+    request: http::Request<Full<Bytes>>,
+    method: Method,
+    description: String,
 }
 
 /// The router's promises for one answer.
 async fn check_answer(
     store: &Store,
-    req: &Req,
+    method: &Method,
+    what: &str,
     answer: crate::server::http::HttpResponse,
     before: &Value,
     trace: bool,
 ) -> StatusCode {
     let status = answer.status();
-    let what = describe(req);
     assert!(
         status.as_u16() >= 200 && status.as_u16() < 500,
         "{status} for {what}"
@@ -481,7 +501,7 @@ async fn check_answer(
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let body = match answer.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(never) => match never {},
+        Err(err) => panic!("the answer's body broke off ({err}) for {what}"),
     };
     if trace {
         eprintln!("{what}\n  -> {status} {}", String::from_utf8_lossy(&body));
@@ -502,7 +522,7 @@ async fn check_answer(
         }
     }
     // SPEC section 7: bad input loses nothing; and a GET only looks.
-    if status.is_client_error() || req.method == Method::GET {
+    if status.is_client_error() || method == Method::GET {
         let after = store.export();
         assert!(
             &after == before,

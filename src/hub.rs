@@ -1,6 +1,9 @@
-//! [`Hub`]: the emulator as a test double inside a Rust test suite.
+//! [`Hub`]: the emulator as a test double inside a Rust test suite, started by a
+//! [`HubBuilder`], with [`Expectation`]s checked when it is dropped.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -8,12 +11,13 @@ use tokio::sync::oneshot;
 use crate::config::Config;
 use crate::error::Error;
 use crate::model::pipeline::{Pipeline, PipelineSpec};
+use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
-use crate::model::run::Run;
-use crate::store::{DeliveryRecord, PushRequest, RunFilter, Store, WaitFor};
+use crate::model::run::{Run, RunStatus};
+use crate::store::{DeliveryRecord, RunFilter, Store, WaitFor};
 
-/// A running emulator on a random local port, with its own runtime thread so it works under any
-/// `#[tokio::test]` flavour. Dropping it shuts the server down.
+/// A running emulator on a random local port. Dropping it shuts the server down and checks
+/// its [`Expectation`]s.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -30,17 +34,61 @@ pub struct Hub {
     uri: String,
     store: Store,
     shutdown: Option<oneshot::Sender<()>>,
+    expectations: Mutex<Vec<Expectation>>,
 }
 
-impl Hub {
-    /// Starts an emulator with the default configuration (auth off, so helpers and raw HTTP
-    /// calls need no token).
-    pub async fn start() -> Hub {
-        Hub::start_with(Config::default().with_auth(false)).await
+/// Where a [`Hub`]'s server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runtime {
+    /// A thread of its own with its own runtime: works under any `#[tokio::test]` flavour.
+    OwnThread,
+    /// A task on the caller's runtime: for tests on tokio's paused clock, where the emulator's
+    /// timers must follow the test's time.
+    Current,
+}
+
+/// Options for a [`Hub`]; start it with [`HubBuilder::start`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// let hub = hubmock::Hub::builder()
+///     .config(hubmock::Config::default().with_auth(false))
+///     .callback_timeout(Duration::from_secs(30))
+///     .start()
+///     .await;
+/// # drop(hub);
+/// # }
+/// ```
+#[must_use = "a builder does nothing until it is started"]
+pub struct HubBuilder {
+    config: Config,
+    runtime: Runtime,
+}
+
+impl HubBuilder {
+    /// Replaces the whole configuration (the builder starts from auth off).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
     }
 
-    /// Starts an emulator with `config`.
-    pub async fn start_with(config: Config) -> Hub {
+    /// Sets how long a step may await its callback (R9).
+    pub fn callback_timeout(mut self, timeout: Duration) -> Self {
+        self.config.callback_timeout = Some(timeout);
+        self
+    }
+
+    /// Runs the emulator on the caller's runtime instead of a thread of its own, so that a
+    /// test on tokio's paused clock (`#[tokio::test(start_paused = true)]`) moves its timers.
+    pub fn on_current_runtime(mut self) -> Self {
+        self.runtime = Runtime::Current;
+        self
+    }
+
+    /// Binds `127.0.0.1:0` and starts serving.
+    pub async fn start(self) -> Hub {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("binding 127.0.0.1:0 for hubmock failed");
         listener
@@ -50,38 +98,74 @@ impl Hub {
             .local_addr()
             .expect("a bound listener has an address");
         let uri = format!("http://{address}");
-        let public_url = config.public_url.clone().unwrap_or_else(|| uri.clone());
+        let public_url = self
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| uri.clone());
         let config = Config {
             // A test double that is dropped should not linger on its deliveries.
             shutdown_grace: Duration::from_millis(100),
-            ..config
+            ..self.config
         };
         let (store, queue) = Store::new(config, &public_url);
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let server_store = store.clone();
-        std::thread::Builder::new()
-            .name(format!("hubmock-{}", address.port()))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("could not build hubmock's runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("could not register the listener");
-                    let stopped = async {
-                        let _ = stopped.await;
-                    };
-                    let _ = crate::server::serve(listener, server_store, queue, stopped).await;
-                });
-            })
-            .expect("could not start hubmock's thread");
+        let serve = {
+            let store = store.clone();
+            async move {
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .expect("could not register the listener");
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                let _ = crate::server::serve(listener, store, queue, stopped).await;
+            }
+        };
+        match self.runtime {
+            Runtime::Current => {
+                tokio::spawn(serve);
+            }
+            Runtime::OwnThread => {
+                std::thread::Builder::new()
+                    .name(format!("hubmock-{}", address.port()))
+                    .spawn(move || {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("could not build hubmock's runtime")
+                            .block_on(serve)
+                    })
+                    .expect("could not start hubmock's thread");
+            }
+        }
         Hub {
             address,
             uri,
             store,
             shutdown: Some(shutdown),
+            expectations: Mutex::new(Vec::new()),
         }
+    }
+}
+
+impl Hub {
+    /// A builder, starting from the default configuration with auth off (so helpers and raw
+    /// HTTP calls need no token).
+    pub fn builder() -> HubBuilder {
+        HubBuilder {
+            config: Config::default().with_auth(false),
+            runtime: Runtime::OwnThread,
+        }
+    }
+
+    /// Starts an emulator with the default configuration (auth off).
+    pub async fn start() -> Hub {
+        Hub::builder().start().await
+    }
+
+    /// Starts an emulator with `config`.
+    pub async fn start_with(config: Config) -> Hub {
+        Hub::builder().config(config).start().await
     }
 
     /// The base URL, e.g. `http://127.0.0.1:40123`.
@@ -136,6 +220,28 @@ impl Hub {
         self.store.push(repository, push)
     }
 
+    /// Reports a callback for a hook id, as a receiver's POST to its `callback_url` would.
+    pub fn callback(
+        &self,
+        repository: &RepoName,
+        hook_id: &str,
+        body: &[u8],
+    ) -> Result<Run, Error> {
+        self.store.callback(repository, hook_id, body)
+    }
+
+    /// Ends the wait for a step's callback now, as if its callback timeout had passed (R9):
+    /// a test of a receiver that never calls back need not wait. The step is named by its
+    /// hook id too, so a stale one (after a reset) changes nothing.
+    pub fn expire_callback(&self, run_id: u64, step: usize, hook_id: &str) {
+        self.store.callback_timed_out(run_id, step, hook_id)
+    }
+
+    /// A pipeline's runs, newest first.
+    pub fn history(&self, repository: &RepoName, slug: &str) -> Result<Vec<Run>, Error> {
+        self.store.history(repository, slug)
+    }
+
     /// A run as it is now.
     pub fn run(&self, id: u64) -> Result<Run, Error> {
         self.store.run(id)
@@ -174,12 +280,166 @@ impl Hub {
     pub fn reset(&self) {
         self.store.reset()
     }
+
+    /// Registers an expectation, checked when the hub is dropped (or by [`Hub::verify`]).
+    ///
+    /// ```should_panic
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use hubmock::{Expectation, Hub};
+    /// let hub = Hub::start().await;
+    /// hub.expect(Expectation::deliveries_to("http://127.0.0.1:9/hook").times(1));
+    /// drop(hub); // panics: "expected exactly 1 delivery to http://127.0.0.1:9/hook, saw 0"
+    /// # }
+    /// ```
+    pub fn expect(&self, expectation: Expectation) {
+        self.expectations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(expectation);
+    }
+
+    /// Checks every registered expectation now; panics naming each one that does not hold and
+    /// what was seen instead.
+    #[track_caller]
+    pub fn verify(&self) {
+        if let Err(report) = self.check() {
+            panic!("{report}");
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let expectations = self
+            .expectations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let failures: Vec<String> = expectations
+            .iter()
+            .filter_map(|e| e.check(&self.store).err())
+            .collect();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let mut report = format!(
+            "hubmock at {}: {} expectation(s) not met:",
+            self.uri,
+            failures.len()
+        );
+        for failure in failures {
+            let _ = write!(report, "\n- {failure}");
+        }
+        Err(report)
+    }
 }
 
 impl Drop for Hub {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        // A test that already fails should show its own panic, not ours on top.
+        if !std::thread::panicking() {
+            if let Err(report) = self.check() {
+                panic!("{report}");
+            }
+        }
+    }
+}
+
+/// Something a test expects of a [`Hub`] by the time it is dropped, in the manner of
+/// wiremock's `Mock::expect`.
+#[derive(Clone, Debug)]
+#[must_use = "an expectation does nothing until it is given to Hub::expect"]
+pub struct Expectation {
+    what: Expected,
+}
+
+#[derive(Clone, Debug)]
+enum Expected {
+    /// Requests sent to this URL: exactly `times`, or at least one when `None`.
+    Deliveries { url: String, times: Option<usize> },
+    /// The run ended with this status.
+    RunEnds { id: u64, status: RunStatus },
+}
+
+impl Expectation {
+    /// At least one delivery is sent to `url` (narrow it with [`Expectation::times`]).
+    pub fn deliveries_to(url: impl Into<String>) -> Expectation {
+        Expectation {
+            what: Expected::Deliveries {
+                url: url.into(),
+                times: None,
+            },
+        }
+    }
+
+    /// Exactly `n` deliveries, for [`Expectation::deliveries_to`].
+    pub fn times(mut self, n: usize) -> Expectation {
+        if let Expected::Deliveries { times, .. } = &mut self.what {
+            *times = Some(n);
+        }
+        self
+    }
+
+    /// The run with this id has ended with `status`.
+    pub fn run_ends(id: u64, status: RunStatus) -> Expectation {
+        Expectation {
+            what: Expected::RunEnds { id, status },
+        }
+    }
+
+    fn check(&self, store: &Store) -> Result<(), String> {
+        match &self.what {
+            Expected::Deliveries { url, times } => {
+                let seen = store
+                    .deliveries(None)
+                    .into_iter()
+                    .filter(|d| &d.url == url)
+                    .count();
+                let (ok, wanted) = match times {
+                    Some(n) => (seen == *n, format!("exactly {n}")),
+                    None => (seen > 0, "at least 1".to_owned()),
+                };
+                let plural = if *times == Some(1) {
+                    "delivery"
+                } else {
+                    "deliveries"
+                };
+                if ok {
+                    return Ok(());
+                }
+                let mut others: Vec<String> = store
+                    .deliveries(None)
+                    .into_iter()
+                    .map(|d| d.url)
+                    .filter(|u| u != url)
+                    .collect();
+                others.dedup();
+                let elsewhere = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (deliveries went to: {})", others.join(", "))
+                };
+                Err(format!(
+                    "expected {wanted} {plural} to {url}, saw {seen}{elsewhere}"
+                ))
+            }
+            Expected::RunEnds { id, status } => match store.run(*id) {
+                Ok(run) if run.status() == *status => Ok(()),
+                Ok(run) => {
+                    let steps: Vec<String> = run
+                        .steps()
+                        .iter()
+                        .map(|s| format!("{:?}", s.status))
+                        .collect();
+                    Err(format!(
+                        "expected run {id} to end {status:?}, it is {:?} (steps: {})",
+                        run.status(),
+                        steps.join(", ")
+                    ))
+                }
+                Err(error) => Err(format!("expected run {id} to end {status:?}: {error}")),
+            },
         }
     }
 }

@@ -7,32 +7,48 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use hubmock::{Hub, PipelineSpec, RepoName};
+//! use std::time::Duration;
+//! use hubmock::{Expectation, Hub, PipelineSpec, RepoName, RunStatus};
 //!
-//! let hub = Hub::start().await;
+//! let hub = Hub::builder().start().await;
 //! let repo = RepoName::new("acme", "app").unwrap();
 //! hub.create_repository("acme", "app").unwrap();
 //! // Nothing listens on port 9 (discard): the delivery fails and the run ends with `error`.
-//! hub.create_pipeline(&repo, PipelineSpec::new("deploy", &["http://127.0.0.1:9/hook"])).unwrap();
+//! let hook = "http://127.0.0.1:9/hook";
+//! hub.create_pipeline(&repo, PipelineSpec::new("deploy", &[hook])).unwrap();
 //! let run = &hub.push(&repo, "v1.0.0").unwrap()[0];
-//! let run = hub.wait_for_run(run.id, std::time::Duration::from_secs(10)).await.unwrap();
-//! assert_eq!(run.status, hubmock::RunStatus::Error);
+//! // Checked when `hub` is dropped, with a panic that says what was seen instead.
+//! hub.expect(Expectation::deliveries_to(hook).times(1));
+//! hub.expect(Expectation::run_ends(run.id(), RunStatus::Error));
+//! let run = hub.wait_for_run(run.id(), Duration::from_secs(10)).await.unwrap();
+//! assert_eq!(run.status(), RunStatus::Error);
 //! # }
 //! ```
 //!
 //! # Layout
-//! - [`model`]: the domain without I/O; [`model::chain`] holds the chain rules R1–R11 as a pure
-//!   state machine that everything else drives.
-//! - [`store`]: the shared state behind a mutex that is never held across an `.await`.
-//! - [`delivery`]: the outbound engine; each delivery in its own task.
-//! - [`server`]: the HTTP server and its surfaces (Hub API, callbacks, control API).
-//! - [`Hub`]: the emulator as a test double in a Rust test suite.
-//! - [`Config`]: options of one instance.
+//! - [`model`]: the domain without I/O. [`model::chain`] holds the chain rules R1–R11 as a
+//!   pure state machine (events in, effects out); nothing else decides a step's fate.
+//! - `store` (private): the shared state behind one mutex, changed only through its commit
+//!   point, which hands the chain's effects to the engine and wakes long-polls.
+//! - `delivery` (private): the outbound engine; carries out the chain's effects (POSTs, each
+//!   in its own task, and callback timers).
+//! - [`server`]: the HTTP server on one port; the router picks a route before reading the
+//!   body; one file per surface (Hub API, callbacks, control API); [`server::wire`] holds the
+//!   JSON formats.
+//! - [`Hub`], [`HubBuilder`], [`Expectation`]: the emulator as a test double in a Rust test
+//!   suite.
+//! - [`client`]: the outbound HTTP client the engine and the scenario runner share.
+//! - [`scenario`]: YAML scenarios: format, loader, runner, reports.
+//! - [`fuzz_receiver`]: `hubmock fuzz-receiver`, generated payloads against a user's receiver.
+//! - [`Config`], [`Error`]: options of one instance; the domain's errors.
+//!
+//! ARCHITECTURE.md at the repository's root is the longer map: where each rule lives and
+//! what each module may not touch.
 #![deny(missing_docs)]
 
 pub mod client;
 pub mod config;
-pub mod delivery;
+mod delivery;
 pub mod error;
 pub mod fuzz_receiver;
 #[doc(hidden)]
@@ -41,14 +57,16 @@ mod hub;
 pub mod model;
 pub mod scenario;
 pub mod server;
-pub mod store;
+mod store;
 
 pub use config::Config;
-pub use error::Error;
-pub use hub::Hub;
+pub use error::{Error, Missing};
+pub use hub::{Expectation, Hub, HubBuilder};
 pub use model::callback::{Callback, CallbackState};
-pub use model::payload::{Payload, PayloadFormat, PayloadRepository, PushData, Seconds};
+pub use model::format::PayloadFormat;
+pub use model::payload::{Payload, PayloadRepository, PushData, Seconds};
 pub use model::pipeline::{Pipeline, PipelineSpec, WebhookSpec};
+pub use model::push::{PushEvent, PushRequest};
 pub use model::repository::{RepoName, Repository};
 pub use model::run::{Run, RunStatus, Step, StepStatus};
-pub use store::PushRequest;
+pub use store::{DeliveryFilter, DeliveryRecord, RunFilter, MAX_ID};

@@ -4,50 +4,37 @@
 
 use std::time::Duration;
 
-use hubmock::store::{PushRequest, Store, WaitFor};
-use hubmock::{Config, PipelineSpec, RepoName, RunStatus, StepStatus};
-use tokio::sync::oneshot;
+use hubmock::{Config, Hub, PipelineSpec, PushRequest, RepoName, RunStatus, StepStatus};
 
 use crate::util::{http_response, RawReceiver};
 
-/// The emulator's store and engine on the current (paused) runtime; dropped, it shuts down.
+/// The emulator on the current (paused) runtime, with one pipeline on `acme/app`; dropped, it
+/// shuts down.
 struct PausedHub {
-    store: Store,
+    hub: Hub,
     repo: RepoName,
-    _stop: oneshot::Sender<()>,
 }
 
 impl PausedHub {
     async fn start(config: Config, hooks: &[String]) -> PausedHub {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = hubmock::server::listening_url(&listener).unwrap();
-        let (store, queue) = Store::new(config, &url);
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(hubmock::server::serve(
-            listener,
-            store.clone(),
-            queue,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let hub = Hub::builder()
+            .config(config)
+            .on_current_runtime()
+            .start()
+            .await;
         let repo = RepoName::new("acme", "app").unwrap();
-        store
-            .create_repository(hubmock::Repository::new(&repo))
-            .unwrap();
+        hub.create_repository("acme", "app").unwrap();
         let urls: Vec<&str> = hooks.iter().map(String::as_str).collect();
-        store
-            .create_pipeline(&repo, PipelineSpec::new("p", &urls), "acme")
+        hub.create_pipeline(&repo, PipelineSpec::new("p", &urls))
             .unwrap();
-        PausedHub {
-            store,
-            repo,
-            _stop: stop,
-        }
+        PausedHub { hub, repo }
     }
 
     fn push(&self) -> u64 {
-        self.store.push(&self.repo, PushRequest::default()).unwrap()[0].id
+        self.hub
+            .push_with(&self.repo, PushRequest::default())
+            .unwrap()[0]
+            .id()
     }
 }
 
@@ -62,28 +49,30 @@ async fn a_step_whose_callback_does_not_come_in_time_times_out() {
     let hub = PausedHub::start(config, &[a.url(), b.url()]).await;
     let id = hub.push();
     let run = hub
-        .store
-        .wait_for_run(id, WaitFor::Delivered(0), Duration::from_secs(1))
+        .hub
+        .wait_for_delivery(id, 0, Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(run.steps[0].status, StepStatus::AwaitingCallback);
+    assert_eq!(run.steps()[0].status, StepStatus::AwaitingCallback);
 
     tokio::time::advance(Duration::from_secs(29)).await;
-    assert_eq!(hub.store.run(id).unwrap().status, RunStatus::Pending);
+    assert_eq!(hub.hub.run(id).unwrap().status(), RunStatus::Pending);
 
     tokio::time::advance(Duration::from_secs(2)).await;
     let run = hub
-        .store
-        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(1))
+        .hub
+        .wait_for_run(id, Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(run.status, RunStatus::Error);
-    let statuses: Vec<_> = run.steps.iter().map(|s| s.status).collect();
+    assert_eq!(run.status(), RunStatus::Error);
+    let statuses: Vec<_> = run.steps().iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::TimedOut, StepStatus::Skipped]);
     // A callback after the timeout is refused.
-    let late = hub
-        .store
-        .callback(&hub.repo, &run.steps[0].hook_id, br#"{"state": "success"}"#);
+    let late = hub.hub.callback(
+        &hub.repo,
+        &run.steps()[0].hook_id,
+        br#"{"state": "success"}"#,
+    );
     assert_eq!(late.unwrap_err(), hubmock::Error::UpdateNotAllowed);
 }
 
@@ -93,18 +82,22 @@ async fn a_callback_in_time_stops_the_timer() {
     let config = Config::default().with_callback_timeout(Some(Duration::from_secs(30)));
     let hub = PausedHub::start(config, &[a.url()]).await;
     let id = hub.push();
-    let run = hub.store.run(id).unwrap();
+    let run = hub.hub.run(id).unwrap();
     tokio::time::advance(Duration::from_secs(29)).await;
-    hub.store
-        .callback(&hub.repo, &run.steps[0].hook_id, br#"{"state": "success"}"#)
+    hub.hub
+        .callback(
+            &hub.repo,
+            &run.steps()[0].hook_id,
+            br#"{"state": "success"}"#,
+        )
         .unwrap();
     tokio::time::advance(Duration::from_secs(60)).await;
     let run = hub
-        .store
-        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(1))
+        .hub
+        .wait_for_run(id, Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(run.status, RunStatus::Success);
+    assert_eq!(run.status(), RunStatus::Success);
 }
 
 #[tokio::test(start_paused = true)]
@@ -112,14 +105,14 @@ async fn without_a_callback_timeout_a_run_waits_for_ever() {
     let a = answering_200().await;
     let hub = PausedHub::start(Config::default(), &[a.url()]).await;
     let id = hub.push();
-    hub.store
-        .wait_for_run(id, WaitFor::Delivered(0), Duration::from_secs(1))
+    hub.hub
+        .wait_for_delivery(id, 0, Duration::from_secs(1))
         .await
         .unwrap();
     tokio::time::advance(Duration::from_secs(30 * 24 * 3600)).await;
-    let run = hub.store.run(id).unwrap();
-    assert_eq!(run.status, RunStatus::Pending);
-    assert_eq!(run.steps[0].status, StepStatus::AwaitingCallback);
+    let run = hub.hub.run(id).unwrap();
+    assert_eq!(run.status(), RunStatus::Pending);
+    assert_eq!(run.steps()[0].status, StepStatus::AwaitingCallback);
 }
 
 #[tokio::test(start_paused = true)]
@@ -130,13 +123,13 @@ async fn a_receiver_that_never_answers_fails_its_step_at_the_delivery_timeout() 
     let id = hub.push();
     let before = tokio::time::Instant::now();
     let run = hub
-        .store
-        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(60))
+        .hub
+        .wait_for_run(id, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(run.status, RunStatus::Error);
-    assert_eq!(run.steps[0].status, StepStatus::DeliveryFailed);
-    let delivery = run.steps[0].delivery.as_ref().unwrap();
+    assert_eq!(run.status(), RunStatus::Error);
+    assert_eq!(run.steps()[0].status, StepStatus::DeliveryFailed);
+    let delivery = run.steps()[0].delivery.as_ref().unwrap();
     assert!(
         delivery
             .error
@@ -158,9 +151,9 @@ async fn the_long_poll_answers_the_pending_run_when_its_time_is_up() {
     let hub = PausedHub::start(config, &[hanging.url()]).await;
     let id = hub.push();
     let run = hub
-        .store
-        .wait_for_run(id, WaitFor::Finished, Duration::from_secs(5))
+        .hub
+        .wait_for_run(id, Duration::from_secs(5))
         .await
         .unwrap();
-    assert_eq!(run.status, RunStatus::Pending);
+    assert_eq!(run.status(), RunStatus::Pending);
 }

@@ -7,6 +7,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Method, Request};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::Error;
 use crate::model::callback::Callback;
-use crate::server::http::{error_response, ok, HttpResponse, Req, BODY_LIMIT};
+use crate::server::http::{json_error, ok, read_limited, HttpError, HttpResponse, BODY_LIMIT};
 
 /// What a receiver called back with: a valid callback, or why its body was rejected.
 pub(crate) type Verdict = Result<Callback, String>;
@@ -115,33 +116,40 @@ fn hook_id(path: &str) -> Option<&str> {
     before.ends_with("/hook").then_some(id)
 }
 
-/// Answers one callback; errors are mapped to HTTP by the server's own [`error_response`], so
+/// Answers one callback; errors are mapped to HTTP by the server's own [`json_error`], so
 /// they read exactly as hubmock's callback endpoint writes them.
 async fn answer(hooks: &Hooks, request: Request<Incoming>) -> HttpResponse {
     match decide(hooks, request).await {
         Ok(response) => response,
-        Err(error) => error_response(&error),
+        Err(error) => json_error(&error),
     }
 }
 
-async fn decide(hooks: &Hooks, request: Request<Incoming>) -> Result<HttpResponse, Error> {
-    let not_found = || Error::NotFound("Not found.".to_owned());
+async fn decide(hooks: &Hooks, request: Request<Incoming>) -> Result<HttpResponse, HttpError> {
+    let not_found = || Error::not_found("Not found.");
     let id = hook_id(request.uri().path())
         .map(str::to_owned)
         .ok_or_else(not_found)?;
     if request.method() != Method::POST {
-        return Err(Error::MethodNotAllowed {
-            method: request.method().to_string(),
+        return Err(HttpError::MethodNotAllowed {
+            method: request.method().clone(),
             allowed: "POST",
         });
     }
-    let req = Req::read(request, BODY_LIMIT).await?;
+    let (parts, body) = request.into_parts();
+    let body = read_limited(
+        &parts.headers,
+        body.map_err(Into::into).boxed(),
+        BODY_LIMIT,
+        true,
+    )
+    .await?;
     let mut hooks = lock(hooks);
     let hook = hooks.get_mut(&id).ok_or_else(not_found)?;
     let Hook::Awaiting(sender) = hook else {
-        return Err(Error::UpdateNotAllowed);
+        return Err(Error::UpdateNotAllowed.into());
     };
-    match Callback::validate(&req.body) {
+    match Callback::validate(&body) {
         Ok(callback) => {
             if let Some(sender) = sender.take() {
                 let _ = sender.send(Ok(callback));
@@ -151,12 +159,11 @@ async fn decide(hooks: &Hooks, request: Request<Incoming>) -> Result<HttpRespons
         }
         Err(errors) => {
             if let Some(sender) = sender.take() {
-                let body = &req.body;
                 let shown = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
                 let _ = sender.send(Err(format!("{} (body: {shown})", errors.to_json())));
             }
             // As on the Hub, the step still awaits a corrected callback.
-            Err(Error::Invalid(errors))
+            Err(Error::Invalid(errors).into())
         }
     }
 }

@@ -48,7 +48,8 @@ use tokio::time::Instant;
 use crate::client::HttpClient;
 use crate::model::chain::callback_url;
 use crate::model::fields::is_absolute_http_url;
-use crate::model::payload::{Payload, PayloadFormat};
+use crate::model::format::PayloadFormat;
+use crate::model::payload::Payload;
 use crate::model::repository::RepoName;
 use listener::{CallbackListener, Verdict};
 

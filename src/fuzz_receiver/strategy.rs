@@ -29,7 +29,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use crate::model::chain::callback_url;
-use crate::model::payload::{Count, Payload, PayloadFormat, PayloadRepository, PushData, Seconds};
+use crate::model::format::PayloadFormat;
+use crate::model::payload::{Count, Payload, PayloadRepository, PushData, Seconds};
 use crate::model::repository::{RepoName, LIBRARY};
 
 /// Characters receivers mishandle, drawn half of the time by [`fuzz_char`]'s second class:

@@ -4,24 +4,41 @@
 //! The server, the scenario runner and the property tests all drive this one module; nothing
 //! else decides what a delivery answer, a callback, a timeout or a deletion does to a run.
 
+use std::time::Duration;
+
 use super::callback::{Callback, CallbackState};
 use super::fields::FieldErrors;
-use super::payload::PayloadFormat;
+use super::format::PayloadFormat;
+use super::ids;
 use super::pipeline::Pipeline;
-use super::repository::RepoName;
-use super::run::{CallbackRecord, DeliveryResult, PushEvent, Run, RunStatus, Step, StepStatus};
+use super::push::{PushEvent, PushRequest};
+use super::repository::{RepoName, Repository};
+use super::run::{CallbackRecord, DeliveryResult, Run, RunStatus, Step, StepStatus};
 use super::time::Timestamp;
 
-/// Something the caller must do after a transition.
+/// Something the caller must do after a transition. The chain decides; callers (the store and
+/// the delivery engine) only carry effects out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
-    /// POST the payload for this step (0-based) now; its callback is awaited from this moment
-    /// on (R4), so start the callback timer if one is configured (R9).
+    /// Queue the payload of this step (0-based) for delivery. Its callback is awaited from
+    /// this moment on (R4); the engine asks again ([`Event::Sending`]) just before it POSTs.
     Deliver {
         /// The step to deliver.
         step: usize,
     },
-    /// The run ended with this status; wake whoever waits for it.
+    /// POST the queued payload of this step now: the run still wants it.
+    Post {
+        /// The step being sent.
+        step: usize,
+    },
+    /// Fire [`Event::CallbackTimedOut`] for this step at `deadline` (R9).
+    ArmTimer {
+        /// The step whose callback is awaited.
+        step: usize,
+        /// When the wait ends; also kept on the step ([`Step::callback_deadline`]).
+        deadline: Timestamp,
+    },
+    /// The run ended with this status: wake whoever waits for it and disarm its timers.
     Finished {
         /// Its final status.
         status: RunStatus,
@@ -53,6 +70,16 @@ pub enum Event<'a> {
     },
     /// The pipeline was deleted (R10).
     PipelineDeleted,
+    /// A delivery the chain asked for is about to be POSTed (a connection is free). Answered
+    /// with [`Effect::Post`] when it still goes out, and an [`Effect::ArmTimer`] when steps
+    /// may wait for their callback only `callback_timeout` (R9): the wait counts from the
+    /// actual send, not from the queueing.
+    Sending {
+        /// The step (0-based).
+        step: usize,
+        /// How long a step may await its callback; `None`: for ever, as the real Hub.
+        callback_timeout: Option<Duration>,
+    },
 }
 
 /// Why a callback was refused; the run is unchanged.
@@ -76,10 +103,49 @@ pub fn callback_url(public_url: &str, repository: &RepoName, hook_id: &str) -> S
     format!("{public_url}{}hook/{hook_id}/", repository.hub_path())
 }
 
-/// What a run needs to start, besides the pipeline.
+/// R1's defaults for what a push leaves out: the tag `latest`, the repository's owner as the
+/// pusher, and one made-up image id (legacy payloads list image ids; a push that names none
+/// gets one).
+pub fn push_event(request: PushRequest, repository: &Repository, now: Timestamp) -> PushEvent {
+    let mut images = request.images;
+    if images.is_empty() {
+        images.push(ids::random_hex(32));
+    }
+    PushEvent {
+        tag: request.tag.unwrap_or_else(|| "latest".to_owned()),
+        pusher: request.pusher.unwrap_or_else(|| repository.owner.clone()),
+        images,
+        media_type: request.media_type,
+        pushed_at: now,
+    }
+}
+
+/// R1: a push starts one run of every pipeline of the repository, in the pipelines' order,
+/// each with the next id from `next_id`; answers each run with the effects of its start.
+pub fn fan_out(
+    start: &RunStart<'_>,
+    pipelines: &[Pipeline],
+    mut next_id: impl FnMut() -> u64,
+    mut new_hook_id: impl FnMut() -> String,
+) -> Vec<(Run, Vec<Effect>)> {
+    pipelines
+        .iter()
+        .map(|pipeline| Run::start(next_id(), start, pipeline, &mut new_hook_id))
+        .collect()
+}
+
+/// R10: the runs that deleting the pipeline with id `pipeline_id` cancels: its pending ones.
+pub fn cancelled_by_deleting<'a>(
+    pipeline_id: u64,
+    runs: impl Iterator<Item = &'a Run>,
+) -> Vec<u64> {
+    runs.filter(|r| r.pipeline_id == pipeline_id && r.is_pending())
+        .map(|r| r.id)
+        .collect()
+}
+
+/// What a push's runs need to start, besides their pipelines and ids.
 pub struct RunStart<'a> {
-    /// The run's id.
-    pub id: u64,
     /// The repository pushed to.
     pub repository: &'a RepoName,
     /// The push.
@@ -96,7 +162,8 @@ impl Run {
     /// R1, R2: a push starts a run of `pipeline` (copied into the run); step 1 is delivered
     /// at once. `new_hook_id` makes one unguessable id per step.
     pub fn start(
-        start: RunStart<'_>,
+        id: u64,
+        start: &RunStart<'_>,
         pipeline: &Pipeline,
         mut new_hook_id: impl FnMut() -> String,
     ) -> (Run, Vec<Effect>) {
@@ -112,13 +179,14 @@ impl Run {
                     callback_url: callback_url(start.public_url, start.repository, &hook_id),
                     hook_id,
                     delivered_at: None,
+                    callback_deadline: None,
                     delivery: None,
                     callback: None,
                 }
             })
             .collect();
         let mut run = Run {
-            id: start.id,
+            id,
             repository: start.repository.clone(),
             pipeline: pipeline.slug.clone(),
             pipeline_id: pipeline.id,
@@ -127,7 +195,7 @@ impl Run {
             status: RunStatus::Pending,
             created: start.now,
             finished: None,
-            push: start.push,
+            push: start.push.clone(),
             steps,
         };
         let effects = if run.steps.is_empty() {
@@ -147,6 +215,10 @@ impl Run {
             Event::Callback { step, body } => self.callback(step, body, now),
             Event::CallbackTimedOut { step } => Ok(self.timed_out(step, now)),
             Event::PipelineDeleted => Ok(self.cancel(now)),
+            Event::Sending {
+                step,
+                callback_timeout,
+            } => Ok(self.sending(step, callback_timeout, now)),
         }
     }
 
@@ -161,6 +233,29 @@ impl Run {
     /// once the run was cancelled (R10). A step whose callback came early is still delivered.
     pub fn still_delivers(&self, step: usize) -> bool {
         self.status != RunStatus::Cancelled && step < self.steps.len()
+    }
+
+    /// R4, R9: the step's payload is about to be POSTed. If the step still awaits its
+    /// callback and callbacks may take only `callback_timeout`, the wait ends that long from
+    /// now; the deadline is kept on the step.
+    fn sending(
+        &mut self,
+        step: usize,
+        callback_timeout: Option<Duration>,
+        now: Timestamp,
+    ) -> Vec<Effect> {
+        if !self.still_delivers(step) {
+            return Vec::new();
+        }
+        let mut effects = vec![Effect::Post { step }];
+        if let Some(timeout) = callback_timeout {
+            if self.awaits_callback(step) {
+                let deadline = now.after(timeout);
+                self.steps[step].callback_deadline = Some(deadline);
+                effects.push(Effect::ArmTimer { step, deadline });
+            }
+        }
+        effects
     }
 
     /// Whether this step has been delivered and its outcome is still open.
@@ -292,8 +387,8 @@ mod tests {
         let repo = RepoName::new("acme", "app").unwrap();
         let mut n = 0;
         Run::start(
-            RunStart {
-                id: 7,
+            7,
+            &RunStart {
                 repository: &repo,
                 push: PushEvent {
                     tag: "latest".into(),

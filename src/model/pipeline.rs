@@ -1,10 +1,9 @@
 //! Webhook pipelines: the seed's "webhook chain", an ordered list of URLs called one by one.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use super::fields::{expect_object, is_absolute_http_url, type_name, FieldErrors, Fields};
-use super::payload::PayloadFormat;
+use super::fields::FieldErrors;
+use super::format::PayloadFormat;
 use super::time::Timestamp;
 
 /// Longest `hook_url` Docker Hub accepts.
@@ -91,84 +90,10 @@ impl PipelineSpec {
             payload_format: None,
         }
     }
-
-    /// Reads a request body the way real clients send it; `creating` makes `name` and
-    /// `webhooks` required. Unknown fields (such as `registry`) are ignored.
-    pub fn from_json(body: &Value, creating: bool) -> Result<PipelineSpec, FieldErrors> {
-        let object = expect_object(body)?;
-        let mut fields = Fields::new(object);
-        let name = if creating {
-            fields.required_string("name")
-        } else {
-            fields.string("name")
-        };
-        if let Some(name) = &name {
-            check_name(&mut fields.errors, "name", name);
-        }
-        let expect_final_callback = fields.boolean("expect_final_callback");
-        let payload_format = match fields.string("payload_format") {
-            Some(text) => match text.parse() {
-                Ok(format) => Some(format),
-                Err(message) => {
-                    fields.errors.add("payload_format", message);
-                    None
-                }
-            },
-            None => None,
-        };
-        let webhooks = match fields.raw("webhooks") {
-            None if creating => {
-                fields.errors.add("webhooks", super::fields::REQUIRED);
-                None
-            }
-            None => None,
-            Some(Value::Array(items)) if items.is_empty() => {
-                fields
-                    .errors
-                    .add("webhooks", "A pipeline needs at least one webhook.");
-                None
-            }
-            Some(Value::Array(items)) => {
-                let mut specs = Vec::with_capacity(items.len());
-                let mut item_errors = Vec::with_capacity(items.len());
-                for item in items {
-                    match webhook_from_json(item) {
-                        Ok(spec) => {
-                            specs.push(spec);
-                            item_errors.push(json!({}));
-                        }
-                        Err(errors) => item_errors.push(errors.to_json()),
-                    }
-                }
-                if specs.len() == items.len() {
-                    Some(specs)
-                } else {
-                    fields.errors.set("webhooks", Value::Array(item_errors));
-                    None
-                }
-            }
-            Some(other) => {
-                fields.errors.add(
-                    "webhooks",
-                    format!(
-                        "Expected a list of items but got type \"{}\".",
-                        type_name(other)
-                    ),
-                );
-                None
-            }
-        };
-        let errors = fields.errors;
-        errors.or_ok(PipelineSpec {
-            name,
-            expect_final_callback,
-            webhooks,
-            payload_format,
-        })
-    }
 }
 
-fn check_name(errors: &mut FieldErrors, field: &str, name: &str) {
+/// Checks a pipeline or webhook name (`field` names it in the errors).
+pub(crate) fn check_name(errors: &mut FieldErrors, field: &str, name: &str) {
     let count = name.chars().count();
     if count == 0 || name.trim().is_empty() {
         errors.add(field, "This field may not be blank.");
@@ -179,33 +104,6 @@ fn check_name(errors: &mut FieldErrors, field: &str, name: &str) {
         );
     } else if field == "name" && slugify(name).is_empty() {
         errors.add(field, "The name must contain at least one letter or digit.");
-    }
-}
-
-fn webhook_from_json(item: &Value) -> Result<WebhookSpec, FieldErrors> {
-    let object = expect_object(item)?;
-    let mut fields = Fields::new(object);
-    let name = fields.required_string("name");
-    let hook_url = fields.required_string("hook_url");
-    if let Some(name) = &name {
-        check_name(&mut fields.errors, "name", name);
-    }
-    if let Some(url) = &hook_url {
-        // Docker Hub answers "Invalid value." for every kind of bad URL *(observed)*; the
-        // length limit gets the framework's own message so the user sees which rule it is.
-        if url.chars().count() > MAX_HOOK_URL {
-            fields.errors.add(
-                "hook_url",
-                format!("Ensure this field has no more than {MAX_HOOK_URL} characters."),
-            );
-        } else if !is_absolute_http_url(url) {
-            fields.errors.add("hook_url", "Invalid value.");
-        }
-    }
-    let errors = fields.errors;
-    match (name, hook_url) {
-        (Some(name), Some(hook_url)) if errors.is_empty() => Ok(WebhookSpec { name, hook_url }),
-        _ => Err(errors),
     }
 }
 
@@ -281,23 +179,6 @@ impl Pipeline {
             })
             .collect();
     }
-
-    /// The pipeline as Docker Hub's API shows it.
-    pub fn api_view(&self) -> Value {
-        let mut view = json!({
-            "name": self.name,
-            "slug": self.slug,
-            "expect_final_callback": self.expect_final_callback,
-            "webhooks": self.webhooks,
-            "created": self.created,
-            "last_updated": self.last_updated,
-            "creator": self.creator,
-        });
-        if let Some(format) = self.payload_format {
-            view["payload_format"] = json!(format);
-        }
-        view
-    }
 }
 
 #[cfg(test)]
@@ -309,41 +190,5 @@ mod tests {
         assert_eq!(slugify("CI then Deploy!"), "ci-then-deploy");
         assert_eq!(slugify("  a__b  "), "a-b");
         assert_eq!(slugify("***"), "");
-    }
-
-    #[test]
-    fn a_real_client_request_body_is_accepted() {
-        let spec = PipelineSpec::from_json(
-            &json!({"name": "X", "expect_final_callback": false,
-                    "webhooks": [{"name": "X", "hook_url": "https://example.com/h"}],
-                    "registry": "registry-1.docker.io"}),
-            true,
-        )
-        .unwrap();
-        assert_eq!(spec.expect_final_callback, Some(false));
-        assert_eq!(spec.webhooks.unwrap()[0].hook_url, "https://example.com/h");
-    }
-
-    #[test]
-    fn a_bad_hook_url_is_reported_per_webhook() {
-        let errors = PipelineSpec::from_json(
-            &json!({"name": "X", "webhooks": [
-                {"name": "a", "hook_url": "https://ok.example/"},
-                {"name": "b", "hook_url": " https://example.com"}]}),
-            true,
-        )
-        .unwrap_err();
-        assert_eq!(
-            errors.to_json(),
-            json!({"webhooks": [{}, {"hook_url": ["Invalid value."]}]})
-        );
-    }
-
-    #[test]
-    fn hook_urls_are_limited_to_255_characters() {
-        let url = |len: usize| format!("http://e.x/{}", "a".repeat(len - 11));
-        let body = |u: String| json!({"name": "X", "webhooks": [{"name": "a", "hook_url": u}]});
-        assert!(PipelineSpec::from_json(&body(url(255)), true).is_ok());
-        assert!(PipelineSpec::from_json(&body(url(256)), true).is_err());
     }
 }

@@ -3,9 +3,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::fields::{expect_object, FieldErrors, Fields};
+use super::fields::FieldErrors;
 use super::time::Timestamp;
 
 /// The namespace of official images, whose URLs are `/_/{name}/` rather than `/u/library/{name}/`.
@@ -179,80 +178,6 @@ impl Repository {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
         }
-    }
-
-    /// Builds a repository from a control-API body: `namespace` and `name` required, every
-    /// other payload field optional.
-    pub fn from_json(body: &Value) -> Result<Repository, FieldErrors> {
-        let object = expect_object(body)?;
-        let mut fields = Fields::new(object);
-        let namespace = fields.required_string("namespace");
-        let name = fields.required_string("name");
-        let description = fields.string("description");
-        let full_description = fields.string("full_description");
-        let dockerfile = fields.string("dockerfile");
-        let is_private = fields.boolean("is_private");
-        let is_trusted = fields.boolean("is_trusted");
-        let is_official = fields.boolean("is_official");
-        let owner = fields.string("owner");
-        let star_count = fields.count("star_count");
-        let comment_count = fields.count("comment_count");
-        let status = fields.string("status");
-        if let Some(description) = &description {
-            fields.max_chars("description", description, 100);
-        }
-        let mut errors = fields.errors;
-        let (Some(namespace), Some(name)) = (namespace, name) else {
-            return Err(errors);
-        };
-        let repo_name = match RepoName::new(&namespace, &name) {
-            Ok(repo_name) => Some(repo_name),
-            Err(name_errors) => {
-                for (field, messages) in name_errors.to_json().as_object().into_iter().flatten() {
-                    errors.set(field, messages.clone());
-                }
-                None
-            }
-        };
-        let mut repository = Repository::new(&errors.or_ok(repo_name)?.expect("checked"));
-        macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = $field { repository.$field = v; } )* };
-        }
-        set!(
-            description,
-            full_description,
-            dockerfile,
-            is_private,
-            is_trusted,
-            is_official,
-            owner,
-            star_count,
-            comment_count,
-            status
-        );
-        Ok(repository)
-    }
-
-    /// The repository as Docker Hub's `GET /v2/repositories/{ns}/{name}/` shows it.
-    pub fn api_view(&self) -> Value {
-        serde_json::json!({
-            "user": self.owner,
-            "name": self.name,
-            "namespace": self.namespace,
-            "repository_type": "image",
-            "status": 1,
-            "status_description": self.status.to_lowercase(),
-            "description": self.description,
-            "is_private": self.is_private,
-            "is_automated": self.is_trusted,
-            "is_official": self.is_official,
-            "star_count": self.star_count,
-            "comment_count": self.comment_count,
-            "full_description": self.full_description,
-            "dockerfile": self.dockerfile,
-            "date_registered": self.date_created,
-            "hub_user": self.owner,
-        })
     }
 }
 

@@ -3,25 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::callback::{Callback, CallbackState};
-use super::payload::PayloadFormat;
+use super::format::PayloadFormat;
+use super::push::PushEvent;
 use super::repository::RepoName;
 use super::time::Timestamp;
-
-/// What was pushed: the event that starts runs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PushEvent {
-    /// The tag pushed.
-    pub tag: String,
-    /// Who pushed.
-    pub pusher: String,
-    /// Image ids or digests (hubmock makes up one id when a push names none).
-    pub images: Vec<String>,
-    /// The manifest's media type, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    /// When the push happened.
-    pub pushed_at: Timestamp,
-}
 
 /// A run's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -131,40 +116,99 @@ pub struct Step {
     pub callback_url: String,
     /// When the delivery was sent.
     pub delivered_at: Option<Timestamp>,
+    /// When the wait for its callback ends (R9), once sent with a callback timeout in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_deadline: Option<Timestamp>,
     /// How the delivery went (absent while in flight).
     pub delivery: Option<DeliveryResult>,
     /// The accepted callback.
     pub callback: Option<CallbackRecord>,
 }
 
-/// One push through one pipeline.
+/// One push through one pipeline. Only the chain rules ([`crate::model::chain`]) change a
+/// run, so its fields are read through methods.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// Unique for the emulator's life.
-    pub id: u64,
+    pub(crate) id: u64,
     /// `namespace/name`.
-    pub repository: RepoName,
+    pub(crate) repository: RepoName,
     /// The pipeline's slug.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// The pipeline's internal id.
-    pub pipeline_id: u64,
+    pub(crate) pipeline_id: u64,
     /// Copied from the pipeline when the run started.
-    pub expect_final_callback: bool,
+    pub(crate) expect_final_callback: bool,
     /// The payload shape of its deliveries.
-    pub payload_format: PayloadFormat,
+    pub(crate) payload_format: PayloadFormat,
     /// Where it is.
-    pub status: RunStatus,
+    pub(crate) status: RunStatus,
     /// When it started.
-    pub created: Timestamp,
+    pub(crate) created: Timestamp,
     /// When it ended.
-    pub finished: Option<Timestamp>,
+    pub(crate) finished: Option<Timestamp>,
     /// The push that started it.
-    pub push: PushEvent,
+    pub(crate) push: PushEvent,
     /// One per webhook of the pipeline, in order.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
 }
 
 impl Run {
+    /// Unique for the emulator's life.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The repository pushed to.
+    pub fn repository(&self) -> &RepoName {
+        &self.repository
+    }
+
+    /// The pipeline's slug.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// The pipeline's internal id.
+    pub fn pipeline_id(&self) -> u64 {
+        self.pipeline_id
+    }
+
+    /// Whether the run waits for the last step's callback (copied from the pipeline).
+    pub fn expect_final_callback(&self) -> bool {
+        self.expect_final_callback
+    }
+
+    /// The payload shape of its deliveries.
+    pub fn payload_format(&self) -> PayloadFormat {
+        self.payload_format
+    }
+
+    /// Where it is.
+    pub fn status(&self) -> RunStatus {
+        self.status
+    }
+
+    /// When it started.
+    pub fn created(&self) -> Timestamp {
+        self.created
+    }
+
+    /// When it ended.
+    pub fn finished(&self) -> Option<Timestamp> {
+        self.finished
+    }
+
+    /// The push that started it.
+    pub fn push(&self) -> &PushEvent {
+        &self.push
+    }
+
+    /// One per webhook of the pipeline, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
     /// Whether it is still going.
     pub fn is_pending(&self) -> bool {
         self.status == RunStatus::Pending

@@ -45,6 +45,12 @@ impl Timestamp {
             .unwrap_or(0)
     }
 
+    /// `duration` after this time (at most the end of the year 9999, which RFC 3339 can write).
+    pub fn after(self, duration: Duration) -> Timestamp {
+        let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        Timestamp(self.0.checked_add(duration).map_or(last, |t| t.min(last)))
+    }
+
     /// The time from `earlier` to `self`, zero if `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> Duration {
         self.0.duration_since(earlier.0).unwrap_or_default()

@@ -1,14 +1,16 @@
-//! Request reading and response writing shared by every surface, and the one place where
-//! [`Error`]s become HTTP answers.
+//! Request reading and response writing shared by every surface: body policies, limits,
+//! query parsing, and the JSON answers.
+
+use std::fmt;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::Error;
+use crate::error::{Error, Missing};
 
 /// Largest request body accepted, in bytes (SPEC section 7).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -21,10 +23,85 @@ const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
 /// How long an oversized body is read and dropped before the connection is given up.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The reason a request is refused before (or instead of) reaching the domain: either a
+/// domain [`Error`], or one of HTTP's own (no route, wrong method, body over the limit).
+/// Each surface renders it in its own dialect, in one function ([`json_error`] today).
+#[derive(Debug)]
+pub enum HttpError {
+    /// The domain refused.
+    Domain(Error),
+    /// No route has this path.
+    NoRoute {
+        /// The method used.
+        method: Method,
+        /// The path asked for.
+        path: String,
+    },
+    /// The path takes other methods.
+    MethodNotAllowed {
+        /// The method used.
+        method: Method,
+        /// The methods the path takes, as the `Allow` header lists them.
+        allowed: &'static str,
+    },
+    /// The body is over the route's limit.
+    PayloadTooLarge(usize),
+    /// The body broke off.
+    BodyBroken(String),
+}
+
+impl From<Error> for HttpError {
+    fn from(error: Error) -> HttpError {
+        HttpError::Domain(error)
+    }
+}
+
+impl From<crate::model::fields::FieldErrors> for HttpError {
+    fn from(errors: crate::model::fields::FieldErrors) -> HttpError {
+        HttpError::Domain(Error::Invalid(errors))
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Domain(error) => error.fmt(f),
+            HttpError::NoRoute { method, path } => write!(
+                f,
+                "No route for {method} {path}. The control API is described at /_hubmock/openapi.json."
+            ),
+            HttpError::MethodNotAllowed { method, .. } => {
+                write!(f, "Method \"{method}\" not allowed.")
+            }
+            HttpError::PayloadTooLarge(limit) => {
+                write!(f, "Request body is larger than the limit of {limit} bytes.")
+            }
+            HttpError::BodyBroken(error) => write!(f, "Could not read the request body: {error}"),
+        }
+    }
+}
+
+/// How a route takes its request body; chosen by the route, before any byte is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyPolicy {
+    /// The route takes no body: one that comes anyway is read and dropped (never kept), up to
+    /// [`BODY_LIMIT`].
+    None,
+    /// Read whole into memory, up to this many bytes.
+    Buffered(usize),
+    /// Handed to the handler as a stream, to read at its own pace and with its own limit.
+    Streamed,
+}
+
+/// A request body as a stream of frames, whatever transport it came by.
+pub type BodyStream = BoxBody<Bytes, BoxError>;
+/// Any error a body stream can end with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The `413` for an oversized body. The 413 is answered at once, while the rest of the body is
 /// read and dropped in the background (up to [`DRAIN_LIMIT`] bytes or [`DRAIN_TIME`]), so a
 /// client that writes its whole body before reading still gets the answer, not a reset.
-fn refuse_oversized(mut body: Incoming, already: usize, limit: usize) -> Error {
+fn refuse_oversized(mut body: BodyStream, already: usize, limit: usize) -> HttpError {
     tokio::spawn(async move {
         let drain = async {
             let mut seen = already;
@@ -37,13 +114,23 @@ fn refuse_oversized(mut body: Incoming, already: usize, limit: usize) -> Error {
         };
         let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
     });
-    Error::PayloadTooLarge(limit)
+    HttpError::PayloadTooLarge(limit)
 }
 
-/// The response type of every handler.
-pub type HttpResponse = Response<Full<Bytes>>;
+/// The response type of every handler: a body that may stream.
+pub type HttpResponse = Response<ResponseBody>;
+/// A response body: whole bytes or a stream.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
-/// A request, its body read, as handlers see it.
+/// A response body of these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A request as handlers see it: method, path, query and headers, and the body as its route's
+/// [`BodyPolicy`] asked for it.
 pub struct Req {
     /// The method.
     pub method: Method,
@@ -53,62 +140,81 @@ pub struct Req {
     pub query: Vec<(String, String)>,
     /// The headers.
     pub headers: HeaderMap,
-    /// The body (empty for methods without one).
+    /// The body, when the route buffers it (empty otherwise).
     pub body: Bytes,
+    /// The body, when the route streams it.
+    pub stream: Option<BodyStream>,
 }
 
-impl Req {
-    /// A request from its parts; `target` is the path with an optional `?query`. For
-    /// in-process callers (the router's fuzz target); the server uses [`Req::read`].
-    pub fn new(method: Method, target: &str, headers: HeaderMap, body: Bytes) -> Req {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Req {
-            method,
-            path: path.to_owned(),
-            query: parse_query(query),
-            headers,
-            body,
+/// Reads a body whole up to `limit` bytes (`keep`: into memory; otherwise only counted).
+/// A body declared larger than the limit is refused before it is read; a client that waits
+/// for `100 Continue` never has to send it.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    mut body: BodyStream,
+    limit: usize,
+    keep: bool,
+) -> Result<Bytes, HttpError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        let expects_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if expects_continue {
+            // The client waits for our word before sending the body: it never has to.
+            return Err(HttpError::PayloadTooLarge(limit));
         }
+        return Err(refuse_oversized(body, 0, limit));
     }
-
-    /// Reads a hyper request, enforcing a body limit of `limit` bytes.
-    pub async fn read(request: http::Request<Incoming>, limit: usize) -> Result<Req, Error> {
-        let (parts, mut body) = request.into_parts();
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            let expects_continue = parts
-                .headers
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-            if expects_continue {
-                // The client waits for our word before sending the body: it never has to.
-                return Err(Error::PayloadTooLarge(limit));
+    let mut bytes = Vec::new();
+    let mut seen = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| HttpError::BodyBroken(err.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen > limit {
+                return Err(refuse_oversized(body, seen, limit));
             }
-            return Err(refuse_oversized(body, 0, limit));
-        }
-        let mut bytes = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|err| {
-                Error::BadRequest(format!("Could not read the request body: {err}"))
-            })?;
-            if let Some(data) = frame.data_ref() {
-                if bytes.len() + data.len() > limit {
-                    return Err(refuse_oversized(body, bytes.len() + data.len(), limit));
-                }
+            if keep {
                 bytes.extend_from_slice(data);
             }
         }
-        Ok(Req {
-            method: parts.method,
+    }
+    Ok(Bytes::from(bytes))
+}
+
+impl Req {
+    /// The head of a request, its body not read yet.
+    pub fn head(parts: &http::request::Parts) -> Req {
+        Req {
+            method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(parse_query).unwrap_or_default(),
-            headers: parts.headers,
-            body: Bytes::from(bytes),
-        })
+            headers: parts.headers.clone(),
+            body: Bytes::new(),
+            stream: None,
+        }
+    }
+
+    /// Takes the body as `policy` says, enforcing its limit.
+    pub async fn take_body(
+        &mut self,
+        body: BodyStream,
+        policy: BodyPolicy,
+    ) -> Result<(), HttpError> {
+        match policy {
+            BodyPolicy::Streamed => self.stream = Some(body),
+            BodyPolicy::None => {
+                read_limited(&self.headers, body, BODY_LIMIT, false).await?;
+            }
+            BodyPolicy::Buffered(limit) => {
+                self.body = read_limited(&self.headers, body, limit, true).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The value of a query parameter (the last one if repeated).
@@ -190,7 +296,7 @@ fn percent_decode(text: &str) -> String {
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    let mut response = Response::new(full(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -204,31 +310,55 @@ pub fn ok(body: &impl Serialize) -> HttpResponse {
     json_response(StatusCode::OK, body)
 }
 
-/// The HTTP answer for an error: the one place errors meet status codes.
-pub fn error_response(error: &Error) -> HttpResponse {
-    let detail = |text: &str| json!({ "detail": text });
+/// An answer with this status and no body.
+pub fn empty(status: StatusCode) -> HttpResponse {
+    let mut response = Response::new(full(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+/// The JSON answer for a refusal, as the Hub API (Django REST framework) words it; the
+/// control API and the callback endpoint speak the same dialect. `Allow` comes with a 405 and
+/// `WWW-Authenticate` with a 401.
+pub fn json_error(error: &HttpError) -> HttpResponse {
+    let detail = |text: String| json!({ "detail": text });
     let (status, body) = match error {
-        Error::Invalid(errors) => (StatusCode::BAD_REQUEST, errors.to_json()),
-        Error::BadRequest(text) => (StatusCode::BAD_REQUEST, detail(text)),
-        // Docker Hub's own answer to a callback it does not await *(observed)*.
-        Error::UpdateNotAllowed => (StatusCode::BAD_REQUEST, json!("Update not allowed")),
-        Error::Unauthorized(text) => (StatusCode::UNAUTHORIZED, detail(text)),
-        Error::Forbidden(text) => (StatusCode::FORBIDDEN, detail(text)),
-        Error::NotFound(text) => (StatusCode::NOT_FOUND, detail(text)),
-        Error::MethodNotAllowed { .. } => {
-            (StatusCode::METHOD_NOT_ALLOWED, detail(&error.to_string()))
+        HttpError::Domain(domain) => match domain {
+            Error::Invalid(errors) => (StatusCode::BAD_REQUEST, errors.to_json()),
+            Error::BadRequest(text) => (StatusCode::BAD_REQUEST, detail(text.clone())),
+            // Docker Hub's own answer to a callback it does not await *(observed)*.
+            Error::UpdateNotAllowed => (StatusCode::BAD_REQUEST, json!("Update not allowed")),
+            Error::Unauthorized(text) => (StatusCode::UNAUTHORIZED, detail(text.clone())),
+            Error::Forbidden(text) => (StatusCode::FORBIDDEN, detail(text.clone())),
+            Error::NotFound(Missing::Repository(name)) => (
+                StatusCode::NOT_FOUND,
+                detail(format!(
+                    "Repository {name} does not exist: create it with POST /_hubmock/repositories."
+                )),
+            ),
+            Error::NotFound(missing) => (StatusCode::NOT_FOUND, detail(missing.to_string())),
+            Error::Conflict(text) => (StatusCode::CONFLICT, detail(text.clone())),
+        },
+        HttpError::NoRoute { .. } | HttpError::PayloadTooLarge(_) | HttpError::BodyBroken(_) => {
+            let status = match error {
+                HttpError::NoRoute { .. } => StatusCode::NOT_FOUND,
+                HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (status, detail(error.to_string()))
         }
-        Error::Conflict(text) => (StatusCode::CONFLICT, detail(text)),
-        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, detail(&error.to_string())),
+        HttpError::MethodNotAllowed { .. } => {
+            (StatusCode::METHOD_NOT_ALLOWED, detail(error.to_string()))
+        }
     };
     let mut response = json_response(status, &body);
     match error {
-        Error::MethodNotAllowed { allowed, .. } => {
+        HttpError::MethodNotAllowed { allowed, .. } => {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
         }
-        Error::Unauthorized(_) => {
+        HttpError::Domain(Error::Unauthorized(_)) => {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("JWT realm=\"api\""),

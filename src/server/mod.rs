@@ -1,10 +1,15 @@
 //! The HTTP server: one port for every surface, an accept loop, and a graceful shutdown that
 //! finishes in-flight requests and deliveries within a bound.
+//!
+//! - `http.rs`: body policies and limits, query parsing, JSON answers and refusals;
+//! - `routes/`: the router and one file per surface (Hub API, callbacks, control API);
+//! - `wire.rs`: the JSON formats of request bodies and Hub API views.
 
-pub mod http;
+pub(crate) mod http;
 mod routes;
+pub mod wire;
 
-pub use routes::respond;
+pub(crate) use routes::handle;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::delivery;
-use crate::store::{Dispatch, Store};
+use crate::store::{Store, Work};
 
 /// The URL a listener serves, e.g. `http://127.0.0.1:5555`.
 pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
@@ -43,13 +48,13 @@ pub async fn run(
     serve(listener, store, queue, shutdown).await
 }
 
-/// Serves `listener` over an existing store (whose delivery queue is `queue`) until `shutdown`
-/// completes; then stops accepting, finishes in-flight requests and deliveries (each phase
-/// bounded by the configured grace period) and returns.
-pub async fn serve(
+/// Serves `listener` over an existing store (whose engine work arrives on `queue`) until
+/// `shutdown` completes; then stops accepting, finishes in-flight requests and deliveries
+/// (each phase bounded by the configured grace period) and returns.
+pub(crate) async fn serve(
     listener: TcpListener,
     store: Store,
-    queue: mpsc::UnboundedReceiver<Dispatch>,
+    queue: mpsc::UnboundedReceiver<Work>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let tracker = TaskTracker::new();

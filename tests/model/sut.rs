@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use hubmock::store::{Store, WaitFor};
-use hubmock::{Config, RepoName, RunStatus, StepStatus};
+use hubmock::{Config, Hub, RepoName, RunStatus, StepStatus};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use serde_json::json;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
 use super::reference::{Answer, Body, ChainModel, Receiver, State, Transition};
 use crate::util::{http_response, Http, RawReceiver};
@@ -17,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 pub struct Sut {
     runtime: Runtime,
-    store: Store,
+    hub: Hub,
     http: Http,
     repo: RepoName,
     ok: RawReceiver,
@@ -27,7 +25,6 @@ pub struct Sut {
     run_ids: Vec<u64>,
     /// Reference pipeline index -> slug.
     slugs: Vec<String>,
-    _stop: oneshot::Sender<()>,
 }
 
 impl Sut {
@@ -36,23 +33,17 @@ impl Sut {
             .enable_all()
             .build()
             .unwrap();
-        let (store, http, ok, fails, stop) = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = hubmock::server::listening_url(&listener).unwrap();
-            let config = Config::default().with_auth(false);
-            let (store, queue) = Store::new(config, &url);
-            let (stop, stopped) = oneshot::channel::<()>();
-            tokio::spawn(hubmock::server::serve(
-                listener,
-                store.clone(),
-                queue,
-                async {
-                    let _ = stopped.await;
-                },
-            ));
+        let (hub, http, ok, fails) = runtime.block_on(async {
+            // On this runtime, so deliveries move exactly when the test drives it.
+            let hub = Hub::builder()
+                .config(Config::default().with_auth(false))
+                .on_current_runtime()
+                .start()
+                .await;
             let ok = RawReceiver::start(|_| async { Some(http_response(200, "ok")) }).await;
             let fails = RawReceiver::start(|_| async { Some(http_response(500, "no")) }).await;
-            (store, Http::new(&url), ok, fails, stop)
+            let http = Http::new(&hub.uri());
+            (hub, http, ok, fails)
         });
         let refused = {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -63,12 +54,10 @@ impl Sut {
             format!("http://127.0.0.1:{port}/gone")
         };
         let repo = RepoName::new("acme", "app").unwrap();
-        store
-            .create_repository(hubmock::Repository::new(&repo))
-            .unwrap();
+        hub.add_repository(hubmock::Repository::new(&repo)).unwrap();
         Sut {
             runtime,
-            store,
+            hub,
             http,
             repo,
             ok,
@@ -76,7 +65,6 @@ impl Sut {
             refused,
             run_ids: Vec::new(),
             slugs: Vec::new(),
-            _stop: stop,
         }
     }
 
@@ -91,11 +79,11 @@ impl Sut {
     /// Waits until every delivery in flight has been answered, so the state is the model's.
     fn settle(&self) {
         for &id in &self.run_ids {
-            let run = self.store.run(id).unwrap();
-            for (step, s) in run.steps.iter().enumerate() {
+            let run = self.hub.run(id).unwrap();
+            for (step, s) in run.steps().iter().enumerate() {
                 if s.delivered_at.is_some() && s.delivery.is_none() {
                     self.runtime
-                        .block_on(self.store.wait_for_run(id, WaitFor::Delivered(step), WAIT))
+                        .block_on(self.hub.wait_for_delivery(id, step, WAIT))
                         .unwrap();
                 }
             }
@@ -139,7 +127,7 @@ impl Sut {
             }
             Transition::Callback { run, step, body } => {
                 let id = self.run_ids[run];
-                let url = self.store.run(id).unwrap().steps[step].callback_url.clone();
+                let url = self.hub.run(id).unwrap().steps()[step].callback_url.clone();
                 let body = match body {
                     Body::Success => json!({"state": "success"}),
                     Body::Failure => json!({"state": "failure"}),
@@ -176,8 +164,8 @@ impl Sut {
             // The engine's timer calls exactly this when a callback timeout runs out.
             Transition::TimeOut { run, step } => {
                 let id = self.run_ids[run];
-                let hook_id = self.store.run(id).unwrap().steps[step].hook_id.clone();
-                self.store.callback_timed_out(id, step, &hook_id)
+                let hook_id = self.hub.run(id).unwrap().steps()[step].hook_id.clone();
+                self.hub.expire_callback(id, step, &hook_id)
             }
         }
         self.settle();
@@ -191,18 +179,18 @@ impl Sut {
             "one run per push × pipeline"
         );
         for (index, expected) in ref_state.runs.iter().enumerate() {
-            let run = self.store.run(self.run_ids[index]).unwrap();
-            let steps: Vec<StepStatus> = run.steps.iter().map(|s| s.status).collect();
+            let run = self.hub.run(self.run_ids[index]).unwrap();
+            let steps: Vec<StepStatus> = run.steps().iter().map(|s| s.status).collect();
             assert_eq!(
-                (run.status, &steps),
+                (run.status(), &steps),
                 (expected.status, &expected.steps),
                 "run {index} (id {}) differs from the model: {run:#?}",
-                run.id
+                run.id()
             );
-            for (k, step) in run.steps.iter().enumerate() {
+            for (k, step) in run.steps().iter().enumerate() {
                 // No step is delivered before its predecessor's success.
                 if k > 0 && step.delivered_at.is_some() {
-                    assert_eq!(run.steps[k - 1].status, StepStatus::Success, "{run:#?}");
+                    assert_eq!(run.steps()[k - 1].status, StepStatus::Success, "{run:#?}");
                 }
                 // A callback is recorded only for a step that took one.
                 if step.callback.is_some() {
@@ -213,7 +201,7 @@ impl Sut {
                 }
             }
             // A failure or error stops the chain: nothing after it was delivered.
-            if let Some(stop) = run.steps.iter().position(|s| {
+            if let Some(stop) = run.steps().iter().position(|s| {
                 matches!(
                     s.status,
                     StepStatus::Failure
@@ -222,14 +210,14 @@ impl Sut {
                         | StepStatus::TimedOut
                 )
             }) {
-                assert!(run.steps[stop + 1..]
+                assert!(run.steps()[stop + 1..]
                     .iter()
                     .all(|s| s.delivered_at.is_none() && s.status == StepStatus::Skipped));
-                assert_ne!(run.status, RunStatus::Success);
+                assert_ne!(run.status(), RunStatus::Success);
             }
             // A run succeeds exactly when every step did.
             assert_eq!(
-                run.status == RunStatus::Success,
+                run.status() == RunStatus::Success,
                 steps.iter().all(|s| *s == StepStatus::Success)
             );
         }
@@ -238,7 +226,7 @@ impl Sut {
             if !pipeline.alive {
                 continue;
             }
-            let history = self.store.history(&self.repo, &self.slugs[index]).unwrap();
+            let history = self.hub.history(&self.repo, &self.slugs[index]).unwrap();
             let expected: Vec<u64> = ref_state
                 .runs
                 .iter()
@@ -247,7 +235,7 @@ impl Sut {
                 .filter(|(_, r)| r.pipeline == index)
                 .map(|(i, _)| self.run_ids[i])
                 .collect();
-            let ids: Vec<u64> = history.iter().map(|r| r.id).collect();
+            let ids: Vec<u64> = history.iter().map(|r| r.id()).collect();
             assert_eq!(ids, expected, "history of pipeline {index}");
         }
     }

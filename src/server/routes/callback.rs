@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, Missing};
 use crate::model::repository::RepoName;
 use crate::server::http::{ok, HttpResponse, Req};
 use crate::store::Store;
@@ -17,10 +17,10 @@ pub fn receive(
 ) -> Result<HttpResponse, Error> {
     // A callback URL with an impossible repository name cannot be one hubmock handed out.
     let repository = RepoName::new(namespace, name)
-        .map_err(|_| Error::NotFound(format!("No webhook delivery has hook id '{hook_id}'.")))?;
+        .map_err(|_| Error::NotFound(Missing::Hook(hook_id.to_owned())))?;
     let run = store.callback(&repository, hook_id, &req.body)?;
     Ok(ok(&json!({
         "detail": "Callback accepted.",
-        "run": { "id": run.id, "status": run.status },
+        "run": { "id": run.id(), "status": run.status() },
     })))
 }

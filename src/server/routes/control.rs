@@ -7,10 +7,13 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::model::fields::{expect_object, Fields};
+use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::RunStatus;
-use crate::server::http::{json_response, ok, HttpResponse, Req};
-use crate::store::{DeliveryFilter, PushRequest, RunFilter, Store, WaitFor};
+use crate::server::http::{
+    json_response, ok, read_limited, HttpError, HttpResponse, Req, STATE_LIMIT,
+};
+use crate::store::{DeliveryFilter, RunFilter, Store, WaitFor};
 
 /// The OpenAPI document of this API.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -27,17 +30,15 @@ struct Runs {
 }
 
 /// `GET /_hubmock/health`
-pub fn health() -> Result<HttpResponse, Error> {
-    Ok(ok(
-        &json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
-    ))
+pub fn health() -> HttpResponse {
+    ok(&json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 /// `GET /_hubmock/openapi.json`
-pub fn openapi() -> Result<HttpResponse, Error> {
+pub fn openapi() -> HttpResponse {
     let document: serde_json::Value =
         serde_json::from_str(OPENAPI).expect("the bundled OpenAPI document is valid JSON");
-    Ok(ok(&document))
+    ok(&document)
 }
 
 /// `GET|POST /_hubmock/repositories`
@@ -110,7 +111,7 @@ pub fn runs(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
 pub async fn run(store: &Store, req: &Req, id: &str) -> Result<HttpResponse, Error> {
     let id: u64 = id
         .parse()
-        .map_err(|_| Error::NotFound(format!("There is no run {id:?}: run ids are numbers.")))?;
+        .map_err(|_| Error::not_found(format!("There is no run {id:?}: run ids are numbers.")))?;
     let until = match req.param("wait") {
         None => return Ok(ok(&store.run(id)?)),
         Some("finished") => WaitFor::Finished,
@@ -165,14 +166,18 @@ pub async fn deliveries(store: &Store, req: &Req) -> Result<HttpResponse, Error>
 }
 
 /// `POST /_hubmock/reset`
-pub fn reset(store: &Store) -> Result<HttpResponse, Error> {
+pub fn reset(store: &Store) -> HttpResponse {
     store.reset();
-    Ok(ok(&json!({ "status": "reset" })))
+    ok(&json!({ "status": "reset" }))
 }
 
 /// `GET|PUT /_hubmock/state`
-pub fn state(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
+pub async fn state(store: &Store, req: &mut Req) -> Result<HttpResponse, HttpError> {
     if req.method == Method::PUT {
+        // Streamed to this handler: a state document has a limit of its own.
+        if let Some(body) = req.stream.take() {
+            req.body = read_limited(&req.headers, body, STATE_LIMIT, true).await?;
+        }
         store.import(&req.json(false)?)?;
         return Ok(ok(&json!({ "status": "imported" })));
     }

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::model::fields::{expect_object, Fields};
 use crate::model::pipeline::PipelineSpec;
 use crate::model::repository::RepoName;
-use crate::server::http::{json_response, ok, HttpResponse, Req};
+use crate::server::http::{empty, json_response, ok, HttpResponse, Req};
 use crate::store::Store;
 
 /// Default and largest `page_size` of list endpoints.
@@ -63,7 +63,7 @@ fn authorize(store: &Store, req: &Req, repository: &RepoName) -> Result<String, 
     }
     match store.repository(repository) {
         // A private repository is not even admitted to exist.
-        Ok(repo) if repo.is_private => Err(Error::NotFound("Not found.".to_owned())),
+        Ok(repo) if repo.is_private => Err(Error::not_found("Not found.")),
         _ => Err(Error::Forbidden(format!(
             "You do not have permission to perform this action: user '{user}' does not own namespace '{}'.",
             repository.namespace
@@ -108,10 +108,7 @@ pub fn pipeline(
         }
         Method::DELETE => {
             store.delete_pipeline(name, slug)?;
-            let mut response = json_response(StatusCode::NO_CONTENT, &());
-            *response.body_mut() = Default::default();
-            response.headers_mut().remove(header::CONTENT_TYPE);
-            Ok(response)
+            Ok(empty(StatusCode::NO_CONTENT))
         }
         _ => Ok(ok(&store.pipeline(name, slug)?.api_view())),
     }
@@ -143,7 +140,7 @@ fn paginate(store: &Store, req: &Req, items: Vec<Value>) -> Result<Value, Error>
     let count = items.len() as u64;
     let pages = count.div_ceil(page_size).max(1);
     if page == 0 || page > pages || req.number_param("page").is_err() {
-        return Err(Error::NotFound("Invalid page.".to_owned()));
+        return Err(Error::not_found("Invalid page."));
     }
     let link = |p: u64| {
         json!(format!(

@@ -1,13 +1,20 @@
-//! The router: which surface and handler a method and path belong to. One file per surface.
+//! The router: which surface and handler a method and path belong to, and how each route
+//! takes its body. One file per surface; each surface renders errors in its own dialect here.
+//!
+//! Routing happens on the path alone, before a byte of the body is read: a wrong path or
+//! method is refused at once, and each route says whether it takes no body, a buffered one
+//! (with its limit) or a stream.
 
 mod callback;
 mod control;
 mod hub;
 
+use bytes::Bytes;
 use http::Method;
+use http_body_util::BodyExt;
+use hyper::body::Body;
 
-use super::http::{error_response, HttpResponse, Req};
-use crate::error::Error;
+use super::http::{json_error, BodyPolicy, BoxError, HttpError, HttpResponse, Req, BODY_LIMIT};
 use crate::model::repository::{RepoName, LIBRARY};
 use crate::store::Store;
 
@@ -30,57 +37,110 @@ enum Route<'a> {
     State,
 }
 
-/// Answers one request. Never fails: every error becomes a 4xx answer.
-pub async fn handle(store: &Store, request: http::Request<hyper::body::Incoming>) -> HttpResponse {
-    let is_state_import = request.method() == Method::PUT
-        && request.uri().path().trim_end_matches('/') == "/_hubmock/state";
-    let limit = if is_state_import {
-        super::http::STATE_LIMIT
-    } else {
-        super::http::BODY_LIMIT
+/// Who a route serves, and so which dialect its errors speak.
+#[derive(Clone, Copy)]
+enum Surface {
+    /// Docker Hub's API v2: Django REST framework's JSON errors.
+    Hub,
+    /// The callback endpoint: as Docker Hub answers it.
+    Callback,
+    /// The control API `/_hubmock/`: the emulator's JSON errors.
+    Control,
+}
+
+impl Route<'_> {
+    fn surface(&self) -> Surface {
+        match self {
+            Route::Login
+            | Route::Repository(..)
+            | Route::Pipelines(..)
+            | Route::Pipeline(..)
+            | Route::History(..) => Surface::Hub,
+            Route::Callback(..) => Surface::Callback,
+            _ => Surface::Control,
+        }
+    }
+
+    /// How this route takes its body when called with `method`.
+    fn body_policy(&self, method: &Method) -> BodyPolicy {
+        match (self, method) {
+            // A state document can be far larger than any other body; its handler reads the
+            // stream with its own limit.
+            (Route::State, &Method::PUT) => BodyPolicy::Streamed,
+            (Route::Reset, _) => BodyPolicy::None,
+            (_, &Method::POST | &Method::PATCH | &Method::PUT) => BodyPolicy::Buffered(BODY_LIMIT),
+            _ => BodyPolicy::None,
+        }
+    }
+}
+
+impl Surface {
+    /// The one place where this surface's errors become answers. The Hub API, its callback
+    /// endpoint and the control API all speak Django REST framework's `{"detail": ...}` JSON
+    /// today; a surface with another dialect (the registry's OCI `{"errors": [...]}`, HTML
+    /// pages) gets its own arm.
+    fn render(self, error: &HttpError) -> HttpResponse {
+        match self {
+            Surface::Hub | Surface::Callback | Surface::Control => json_error(error),
+        }
+    }
+}
+
+/// Answers one request, whatever its body type (hyper's, or whole bytes in process). Never
+/// fails: every error becomes a 4xx answer in the dialect of the route's surface.
+pub async fn handle<B>(store: &Store, request: http::Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let mut req = Req::head(&parts);
+    let path = req.path.clone();
+    let route = match route(&req.method, &path) {
+        Ok(route) => route,
+        Err(error) => return Surface::Control.render(&error),
     };
-    match Req::read(request, limit).await {
-        Ok(req) => respond(store, &req).await,
-        Err(error) => error_response(&error),
+    let surface = route.surface();
+    let body = body.map_err(Into::into).boxed();
+    if let Err(error) = req.take_body(body, route.body_policy(&req.method)).await {
+        return surface.render(&error);
     }
-}
-
-/// Answers a request whose body has been read: the whole router, in process (the fuzz target
-/// of the router calls this directly).
-pub async fn respond(store: &Store, req: &Req) -> HttpResponse {
-    match dispatch(store, req).await {
+    match dispatch(store, &mut req, route).await {
         Ok(response) => response,
-        Err(error) => error_response(&error),
+        Err(error) => surface.render(&error),
     }
 }
 
-async fn dispatch(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
-    let route = route(&req.method, &req.path)?;
-    match route {
-        Route::Login => hub::login(store, req),
-        Route::Repository(ns, name) => hub::repository(store, req, &repo(ns, name)?),
-        Route::Pipelines(ns, name) => hub::pipelines(store, req, &repo(ns, name)?),
-        Route::Pipeline(ns, name, slug) => hub::pipeline(store, req, &repo(ns, name)?, slug),
-        Route::History(ns, name, slug) => hub::history(store, req, &repo(ns, name)?, slug),
-        Route::Callback(ns, name, hook_id) => callback::receive(store, req, ns, name, hook_id),
+async fn dispatch(
+    store: &Store,
+    req: &mut Req,
+    route: Route<'_>,
+) -> Result<HttpResponse, HttpError> {
+    Ok(match route {
+        Route::Login => hub::login(store, req)?,
+        Route::Repository(ns, name) => hub::repository(store, req, &repo(ns, name)?)?,
+        Route::Pipelines(ns, name) => hub::pipelines(store, req, &repo(ns, name)?)?,
+        Route::Pipeline(ns, name, slug) => hub::pipeline(store, req, &repo(ns, name)?, slug)?,
+        Route::History(ns, name, slug) => hub::history(store, req, &repo(ns, name)?, slug)?,
+        Route::Callback(ns, name, hook_id) => callback::receive(store, req, ns, name, hook_id)?,
         Route::Health => control::health(),
         Route::OpenApi => control::openapi(),
-        Route::Repositories => control::repositories(store, req),
-        Route::Push(ns, name) => control::push(store, req, &repo(ns, name)?),
-        Route::Runs => control::runs(store, req),
-        Route::Run(id) => control::run(store, req, id).await,
-        Route::Deliveries => control::deliveries(store, req).await,
+        Route::Repositories => control::repositories(store, req)?,
+        Route::Push(ns, name) => control::push(store, req, &repo(ns, name)?)?,
+        Route::Runs => control::runs(store, req)?,
+        Route::Run(id) => control::run(store, req, id).await?,
+        Route::Deliveries => control::deliveries(store, req).await?,
         Route::Reset => control::reset(store),
-        Route::State => control::state(store, req),
-    }
+        Route::State => return control::state(store, req).await,
+    })
 }
 
-fn repo(namespace: &str, name: &str) -> Result<RepoName, Error> {
+fn repo(namespace: &str, name: &str) -> Result<RepoName, HttpError> {
     Ok(RepoName::new(namespace, name)?)
 }
 
 /// Matches a path (one optional trailing slash) and checks the method.
-fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, Error> {
+fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let segments: Vec<&str> = trimmed.split('/').collect();
@@ -88,8 +148,8 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, Error> {
         if allowed.split(", ").any(|m| m == method.as_str()) {
             Ok(route)
         } else {
-            Err(Error::MethodNotAllowed {
-                method: method.to_string(),
+            Err(HttpError::MethodNotAllowed {
+                method: method.clone(),
                 allowed,
             })
         }
@@ -117,8 +177,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, Error> {
         ["_hubmock", "deliveries"] => allow("GET", Route::Deliveries),
         ["_hubmock", "reset"] => allow("POST", Route::Reset),
         ["_hubmock", "state"] => allow("GET, PUT", Route::State),
-        _ => Err(Error::NotFound(format!(
-            "No route for {method} {path}. The control API is described at /_hubmock/openapi.json."
-        ))),
+        _ => Err(HttpError::NoRoute {
+            method: method.clone(),
+            path: path.to_owned(),
+        }),
     }
 }

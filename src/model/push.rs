@@ -1,0 +1,35 @@
+//! A push: what a client reports ([`PushRequest`]) and the event that starts runs
+//! ([`PushEvent`], with the defaults of R1 filled in by [`crate::model::chain`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::time::Timestamp;
+
+/// A push as the control API (or the registry, later) reports it; absent parts get defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PushRequest {
+    /// The tag; `latest` when absent.
+    pub tag: Option<String>,
+    /// Who pushed; the repository's owner when absent.
+    pub pusher: Option<String>,
+    /// Image ids or digests; one is made up when empty.
+    pub images: Vec<String>,
+    /// The manifest's media type.
+    pub media_type: Option<String>,
+}
+
+/// What was pushed: the event that starts runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushEvent {
+    /// The tag pushed.
+    pub tag: String,
+    /// Who pushed.
+    pub pusher: String,
+    /// Image ids or digests (hubmock makes up one id when a push names none).
+    pub images: Vec<String>,
+    /// The manifest's media type, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// When the push happened.
+    pub pushed_at: Timestamp,
+}

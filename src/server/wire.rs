@@ -1,0 +1,252 @@
+//! The JSON formats of the Hub API and the control API: request bodies read into domain specs,
+//! and the views the Hub API shows. They are wire formats, so they live beside the routes,
+//! not in the domain; the domain's own rules (name lengths, URL forms) are checked by the
+//! model's validators they call.
+
+use serde_json::{json, Value};
+
+use crate::model::fields::{
+    expect_object, is_absolute_http_url, type_name, FieldErrors, Fields, REQUIRED,
+};
+use crate::model::pipeline::{check_name, Pipeline, PipelineSpec, WebhookSpec, MAX_HOOK_URL};
+use crate::model::repository::{RepoName, Repository};
+
+impl PipelineSpec {
+    /// Reads a request body the way real clients send it; `creating` makes `name` and
+    /// `webhooks` required. Unknown fields (such as `registry`) are ignored.
+    pub fn from_json(body: &Value, creating: bool) -> Result<PipelineSpec, FieldErrors> {
+        let object = expect_object(body)?;
+        let mut fields = Fields::new(object);
+        let name = if creating {
+            fields.required_string("name")
+        } else {
+            fields.string("name")
+        };
+        if let Some(name) = &name {
+            check_name(&mut fields.errors, "name", name);
+        }
+        let expect_final_callback = fields.boolean("expect_final_callback");
+        let payload_format = match fields.string("payload_format") {
+            Some(text) => match text.parse() {
+                Ok(format) => Some(format),
+                Err(message) => {
+                    fields.errors.add("payload_format", message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let webhooks = match fields.raw("webhooks") {
+            None if creating => {
+                fields.errors.add("webhooks", REQUIRED);
+                None
+            }
+            None => None,
+            Some(Value::Array(items)) if items.is_empty() => {
+                fields
+                    .errors
+                    .add("webhooks", "A pipeline needs at least one webhook.");
+                None
+            }
+            Some(Value::Array(items)) => {
+                let mut specs = Vec::with_capacity(items.len());
+                let mut item_errors = Vec::with_capacity(items.len());
+                for item in items {
+                    match webhook_from_json(item) {
+                        Ok(spec) => {
+                            specs.push(spec);
+                            item_errors.push(json!({}));
+                        }
+                        Err(errors) => item_errors.push(errors.to_json()),
+                    }
+                }
+                if specs.len() == items.len() {
+                    Some(specs)
+                } else {
+                    fields.errors.set("webhooks", Value::Array(item_errors));
+                    None
+                }
+            }
+            Some(other) => {
+                fields.errors.add(
+                    "webhooks",
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        };
+        let errors = fields.errors;
+        errors.or_ok(PipelineSpec {
+            name,
+            expect_final_callback,
+            webhooks,
+            payload_format,
+        })
+    }
+}
+
+impl Pipeline {
+    /// The pipeline as Docker Hub's API shows it.
+    pub fn api_view(&self) -> Value {
+        let mut view = json!({
+            "name": self.name,
+            "slug": self.slug,
+            "expect_final_callback": self.expect_final_callback,
+            "webhooks": self.webhooks,
+            "created": self.created,
+            "last_updated": self.last_updated,
+            "creator": self.creator,
+        });
+        if let Some(format) = self.payload_format {
+            view["payload_format"] = json!(format);
+        }
+        view
+    }
+}
+
+fn webhook_from_json(item: &Value) -> Result<WebhookSpec, FieldErrors> {
+    let object = expect_object(item)?;
+    let mut fields = Fields::new(object);
+    let name = fields.required_string("name");
+    let hook_url = fields.required_string("hook_url");
+    if let Some(name) = &name {
+        check_name(&mut fields.errors, "name", name);
+    }
+    if let Some(url) = &hook_url {
+        // Docker Hub answers "Invalid value." for every kind of bad URL *(observed)*; the
+        // length limit gets the framework's own message so the user sees which rule it is.
+        if url.chars().count() > MAX_HOOK_URL {
+            fields.errors.add(
+                "hook_url",
+                format!("Ensure this field has no more than {MAX_HOOK_URL} characters."),
+            );
+        } else if !is_absolute_http_url(url) {
+            fields.errors.add("hook_url", "Invalid value.");
+        }
+    }
+    let errors = fields.errors;
+    match (name, hook_url) {
+        (Some(name), Some(hook_url)) if errors.is_empty() => Ok(WebhookSpec { name, hook_url }),
+        _ => Err(errors),
+    }
+}
+
+impl Repository {
+    /// Builds a repository from a control-API body: `namespace` and `name` required, every
+    /// other payload field optional.
+    pub fn from_json(body: &Value) -> Result<Repository, FieldErrors> {
+        let object = expect_object(body)?;
+        let mut fields = Fields::new(object);
+        let namespace = fields.required_string("namespace");
+        let name = fields.required_string("name");
+        let description = fields.string("description");
+        let full_description = fields.string("full_description");
+        let dockerfile = fields.string("dockerfile");
+        let is_private = fields.boolean("is_private");
+        let is_trusted = fields.boolean("is_trusted");
+        let is_official = fields.boolean("is_official");
+        let owner = fields.string("owner");
+        let star_count = fields.count("star_count");
+        let comment_count = fields.count("comment_count");
+        let status = fields.string("status");
+        if let Some(description) = &description {
+            fields.max_chars("description", description, 100);
+        }
+        let mut errors = fields.errors;
+        let (Some(namespace), Some(name)) = (namespace, name) else {
+            return Err(errors);
+        };
+        let repo_name = match RepoName::new(&namespace, &name) {
+            Ok(repo_name) => Some(repo_name),
+            Err(name_errors) => {
+                for (field, messages) in name_errors.to_json().as_object().into_iter().flatten() {
+                    errors.set(field, messages.clone());
+                }
+                None
+            }
+        };
+        let mut repository = Repository::new(&errors.or_ok(repo_name)?.expect("checked"));
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = $field { repository.$field = v; } )* };
+        }
+        set!(
+            description,
+            full_description,
+            dockerfile,
+            is_private,
+            is_trusted,
+            is_official,
+            owner,
+            star_count,
+            comment_count,
+            status
+        );
+        Ok(repository)
+    }
+
+    /// The repository as Docker Hub's `GET /v2/repositories/{ns}/{name}/` shows it.
+    pub fn api_view(&self) -> Value {
+        serde_json::json!({
+            "user": self.owner,
+            "name": self.name,
+            "namespace": self.namespace,
+            "repository_type": "image",
+            "status": 1,
+            "status_description": self.status.to_lowercase(),
+            "description": self.description,
+            "is_private": self.is_private,
+            "is_automated": self.is_trusted,
+            "is_official": self.is_official,
+            "star_count": self.star_count,
+            "comment_count": self.comment_count,
+            "full_description": self.full_description,
+            "dockerfile": self.dockerfile,
+            "date_registered": self.date_created,
+            "hub_user": self.owner,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_client_request_body_is_accepted() {
+        let spec = PipelineSpec::from_json(
+            &json!({"name": "X", "expect_final_callback": false,
+                    "webhooks": [{"name": "X", "hook_url": "https://example.com/h"}],
+                    "registry": "registry-1.docker.io"}),
+            true,
+        )
+        .unwrap();
+        assert_eq!(spec.expect_final_callback, Some(false));
+        assert_eq!(spec.webhooks.unwrap()[0].hook_url, "https://example.com/h");
+    }
+
+    #[test]
+    fn a_bad_hook_url_is_reported_per_webhook() {
+        let errors = PipelineSpec::from_json(
+            &json!({"name": "X", "webhooks": [
+                {"name": "a", "hook_url": "https://ok.example/"},
+                {"name": "b", "hook_url": " https://example.com"}]}),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors.to_json(),
+            json!({"webhooks": [{}, {"hook_url": ["Invalid value."]}]})
+        );
+    }
+
+    #[test]
+    fn hook_urls_are_limited_to_255_characters() {
+        let url = |len: usize| format!("http://e.x/{}", "a".repeat(len - 11));
+        let body = |u: String| json!({"name": "X", "webhooks": [{"name": "a", "hook_url": u}]});
+        assert!(PipelineSpec::from_json(&body(url(255)), true).is_ok());
+        assert!(PipelineSpec::from_json(&body(url(256)), true).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! The deliveries log: every outbound request as `/_hubmock/deliveries` shows it, bounded by
+//! [`Config::delivery_log_limit`](crate::Config), and the long-poll on it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::state::State;
+use super::Store;
+use crate::model::payload::Payload;
+use crate::model::run::DeliveryResult;
+use crate::model::time::Timestamp;
+
+/// One delivery for the engine to make.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    /// The run.
+    pub run_id: u64,
+    /// The step (0-based).
+    pub step: usize,
+    /// The step's hook id: names the step even after a reset or an import reused its run id.
+    pub hook_id: String,
+    /// Where to POST.
+    pub url: String,
+    /// What to POST.
+    pub payload: Payload,
+}
+
+impl Dispatch {
+    /// The log record of this delivery: sent at `sent` with these headers and body, ending as
+    /// `result`. Its id is given when the store records it.
+    pub fn record(
+        &self,
+        sent: Timestamp,
+        request_headers: BTreeMap<String, String>,
+        request_body: Box<serde_json::value::RawValue>,
+        result: DeliveryResult,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            id: 0,
+            run_id: self.run_id,
+            step: self.step,
+            url: self.url.clone(),
+            sent,
+            request_headers,
+            request_body,
+            result,
+        }
+    }
+}
+
+/// One outbound request, as `/_hubmock/deliveries` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Sequence number.
+    pub id: u64,
+    /// The run it belongs to.
+    pub run_id: u64,
+    /// The step (0-based).
+    pub step: usize,
+    /// Where it went.
+    pub url: String,
+    /// When it was sent.
+    pub sent: Timestamp,
+    /// The request headers.
+    pub request_headers: BTreeMap<String, String>,
+    /// The request body, exactly as sent.
+    pub request_body: Box<serde_json::value::RawValue>,
+    /// How it went.
+    #[serde(flatten)]
+    pub result: DeliveryResult,
+}
+
+/// Which outbound requests to list.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// Only this run's.
+    pub run: Option<u64>,
+    /// Only those sent to this URL.
+    pub url: Option<String>,
+}
+
+impl DeliveryFilter {
+    fn matches(&self, record: &DeliveryRecord) -> bool {
+        self.run.is_none_or(|id| record.run_id == id)
+            && self.url.as_ref().is_none_or(|url| &record.url == url)
+    }
+}
+
+/// Appends a record with the next id, dropping the oldest past `limit` (0: keep none).
+pub(crate) fn log(state: &mut State, record: &DeliveryRecord, limit: usize) {
+    if limit == 0 {
+        return;
+    }
+    while state.deliveries.len() >= limit {
+        state.deliveries.pop_front();
+    }
+    let mut record = record.clone();
+    state.ids.delivery += 1;
+    record.id = state.ids.delivery;
+    state.deliveries.push_back(record);
+}
+
+impl Store {
+    /// Outbound requests, oldest first, optionally for one run only.
+    pub fn deliveries(&self, run_id: Option<u64>) -> Vec<DeliveryRecord> {
+        self.deliveries_matching(&DeliveryFilter {
+            run: run_id,
+            url: None,
+        })
+    }
+
+    /// Outbound requests matching `filter`, oldest first.
+    pub fn deliveries_matching(&self, filter: &DeliveryFilter) -> Vec<DeliveryRecord> {
+        self.read(|state| {
+            state
+                .deliveries
+                .iter()
+                .filter(|d| filter.matches(d))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Waits until at least `min` recorded requests match `filter`, or `timeout` passes;
+    /// answers those that match then.
+    pub async fn wait_for_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        min: usize,
+        timeout: Duration,
+    ) -> Vec<DeliveryRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register before looking, so a delivery recorded in between still wakes us.
+            let notified = self.shared.watchers.delivered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let found = self.deliveries_matching(filter);
+            if found.len() >= min || tokio::time::Instant::now() >= deadline {
+                return found;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}

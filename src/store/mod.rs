@@ -1,0 +1,279 @@
+//! The emulator's shared state: a cheap-clone handle over one mutex-guarded [`State`].
+//!
+//! - `state.rs`: the plain data and its lookups;
+//! - `auth.rs`: users and login tokens;
+//! - `catalog.rs`: repositories and pipelines;
+//! - `runs.rs`: pushes, delivery outcomes, callbacks, timeouts, and the run queries;
+//! - `deliveries.rs`: the log of outbound requests;
+//! - `watchers.rs`: long-polls on runs and on the log;
+//! - `snapshot.rs`: export, import and reset of the whole state.
+//!
+//! **One door.** Every change goes through [`Store::commit`]: it takes the lock, applies a
+//! change (the chain rules live in [`crate::model::chain`]; the store only applies their
+//! effects), turns the chain's effects into [`Work`] for the delivery engine, lets go of the
+//! lock, and then wakes whoever waits. The lock is never held across an `.await`, and nothing
+//! is serialised under it. Persistence will hook in at the same door.
+
+mod auth;
+mod catalog;
+mod deliveries;
+mod runs;
+mod snapshot;
+mod state;
+mod watchers;
+
+pub use deliveries::{DeliveryFilter, DeliveryRecord, Dispatch};
+pub use runs::{RunFilter, WaitFor};
+pub use state::MAX_ID;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::chain::Effect;
+use crate::model::payload::Payload;
+use crate::model::repository::Repository;
+use crate::model::time::Timestamp;
+use state::State;
+use watchers::Watchers;
+
+/// What the delivery engine is asked to do, in the order the chain decided it.
+#[derive(Debug)]
+pub enum Work {
+    /// Make this delivery.
+    Deliver(Box<Dispatch>),
+    /// Report [`Store::callback_timed_out`] for this step at `deadline` (R9).
+    ArmTimer {
+        /// The run.
+        run_id: u64,
+        /// The step (0-based).
+        step: usize,
+        /// The step's hook id (names the step across resets and imports).
+        hook_id: String,
+        /// When.
+        deadline: Timestamp,
+    },
+    /// The run ended: its timers can go.
+    Finished {
+        /// The run.
+        run_id: u64,
+    },
+}
+
+/// What one commit changed, collected while the lock is held and acted on after.
+#[derive(Default)]
+pub(crate) struct Changes {
+    /// Runs with the effects their transitions asked for.
+    runs: Vec<(u64, Vec<Effect>)>,
+    /// A delivery was recorded in the log.
+    logged: bool,
+    /// The whole state was replaced; the old one, dropped after the lock is released.
+    retired: Option<Box<State>>,
+}
+
+impl Changes {
+    /// The run changed; `effects` are what the chain asked for.
+    pub(crate) fn run(&mut self, run_id: u64, effects: Vec<Effect>) {
+        self.runs.push((run_id, effects));
+    }
+
+    /// The whole state was replaced by a reset or an import: every waiter looks again.
+    fn retire(&mut self, old: State) {
+        self.retired = Some(Box::new(old));
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    config: Config,
+    public_url: String,
+    users: Vec<(String, String)>,
+    work: mpsc::UnboundedSender<Work>,
+    watchers: Watchers,
+}
+
+/// A cheap-clone handle to the emulator's state.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+impl Store {
+    /// A new, empty store whose payload URLs start with `public_url`, and the receiving end of
+    /// the work it will ask of the delivery engine.
+    pub fn new(config: Config, public_url: &str) -> (Store, mpsc::UnboundedReceiver<Work>) {
+        let (work, rx) = mpsc::unbounded_channel();
+        let users = config.effective_users();
+        let store = Store {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                public_url: public_url.trim_end_matches('/').to_owned(),
+                config,
+                users,
+                work,
+                watchers: Watchers::default(),
+            }),
+        };
+        (store, rx)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The base of URLs in payloads.
+    pub fn public_url(&self) -> &str {
+        &self.shared.public_url
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug; the state is still the best we have.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the state under the lock. `look` must be quick and must not serialise.
+    fn read<T>(&self, look: impl FnOnce(&State) -> T) -> T {
+        look(&self.lock())
+    }
+
+    /// The one door every change goes through: applies `change` under the lock, hands the
+    /// effects it collected to the delivery engine, then (lock released) wakes the waiters.
+    /// A `change` that fails must leave the state as it found it.
+    fn commit<T>(
+        &self,
+        change: impl FnOnce(&mut State, &mut Changes) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut changes = Changes::default();
+        let mut state = self.lock();
+        let result = change(&mut state, &mut changes);
+        for (run_id, effects) in &changes.runs {
+            for effect in effects {
+                if let Some(work) = self.work_for(&state, *run_id, *effect) {
+                    // Sent under the lock so the engine sees work in the order it was decided;
+                    // an unbounded send never blocks. The engine is gone only while shutting
+                    // down; the step then stays pending.
+                    let _ = self.shared.work.send(work);
+                }
+            }
+        }
+        drop(state);
+        let watchers = &self.shared.watchers;
+        if changes.retired.take().is_some() {
+            watchers.wake_all();
+        }
+        watchers.wake(changes.runs.iter().map(|(id, _)| *id));
+        if changes.logged {
+            watchers.delivered.notify_waiters();
+        }
+        result
+    }
+
+    /// The engine's part of an effect, if it has one.
+    fn work_for(&self, state: &State, run_id: u64, effect: Effect) -> Option<Work> {
+        let run = state.runs.get(&run_id)?;
+        match effect {
+            Effect::Deliver { step } => {
+                let s = run.steps().get(step)?;
+                // The payload shows the repository as it is when the step is delivered.
+                let repository = state.repositories.get(run.repository()).map_or_else(
+                    || Repository::new(run.repository()),
+                    |entry| entry.repository.clone(),
+                );
+                Some(Work::Deliver(Box::new(Dispatch {
+                    run_id,
+                    step,
+                    hook_id: s.hook_id.clone(),
+                    url: s.hook_url.clone(),
+                    payload: Payload::build(
+                        run.payload_format(),
+                        &repository,
+                        run.push(),
+                        s.callback_url.clone(),
+                        &self.shared.public_url,
+                    ),
+                })))
+            }
+            Effect::ArmTimer { step, deadline } => Some(Work::ArmTimer {
+                run_id,
+                step,
+                hook_id: run.steps().get(step)?.hook_id.clone(),
+                deadline,
+            }),
+            Effect::Finished { .. } => Some(Work::Finished { run_id }),
+            // Answered to the engine that asked ([`Store::sending`]).
+            Effect::Post { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::model::pipeline::PipelineSpec;
+    use crate::model::push::PushRequest;
+    use crate::model::repository::RepoName;
+    use crate::model::run::{DeliveryResult, RunStatus};
+
+    fn answered(dispatch: &Dispatch, status: u16) -> DeliveryRecord {
+        let result = DeliveryResult {
+            status: Some(status),
+            error: None,
+            duration_ms: 1,
+            response_body: None,
+        };
+        dispatch.record(
+            Timestamp::now(),
+            BTreeMap::new(),
+            dispatch.payload.to_json(),
+            result,
+        )
+    }
+
+    fn store_with_a_push() -> (Store, Dispatch, Value) {
+        let (store, mut queue) = Store::new(Config::default(), "http://hub");
+        let repo = RepoName::new("acme", "app").unwrap();
+        store.create_repository(Repository::new(&repo)).unwrap();
+        let spec = PipelineSpec::new("p", &["http://receiver/"]);
+        store.create_pipeline(&repo, spec, "acme").unwrap();
+        let before = store.export();
+        store.push(&repo, PushRequest::default()).unwrap();
+        let Ok(Work::Deliver(dispatch)) = queue.try_recv() else {
+            panic!("step 1 is queued");
+        };
+        let dispatch = *dispatch;
+        (store, dispatch, before)
+    }
+
+    #[test]
+    fn a_delivery_answered_after_a_reset_is_not_this_states_news() {
+        let (store, dispatch, _) = store_with_a_push();
+        store.reset();
+        store.delivered(&dispatch, answered(&dispatch, 500));
+        assert!(store.deliveries(None).is_empty());
+        assert!(!store.sending(&dispatch));
+    }
+
+    #[test]
+    fn a_delivery_answered_after_an_import_does_not_touch_the_imported_run() {
+        let (store, dispatch, _) = store_with_a_push();
+        // Another emulator's state with a run of the same id, awaiting its callback.
+        let (other, other_dispatch, _) = store_with_a_push();
+        other.delivered(&other_dispatch, answered(&other_dispatch, 200));
+        store.import(&other.export()).unwrap();
+        store.delivered(&dispatch, answered(&dispatch, 500));
+        store.callback_timed_out(dispatch.run_id, dispatch.step, &dispatch.hook_id);
+        let run = store.run(dispatch.run_id).unwrap();
+        assert_eq!(run.status(), RunStatus::Pending);
+        assert_eq!(run.steps()[0].delivery.as_ref().unwrap().status, Some(200));
+    }
+}

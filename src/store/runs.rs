@@ -1,0 +1,251 @@
+//! Pushes, delivery outcomes, callbacks and callback timeouts, each applied to its run through
+//! the chain rules; and the run queries and long-poll.
+
+use std::time::Duration;
+
+use super::deliveries::{self, DeliveryRecord, Dispatch};
+use super::state::RepoEntry;
+use super::Store;
+use crate::error::{Error, Missing};
+use crate::model::callback::Callback;
+use crate::model::chain::{self, Effect, Event, Rejection, RunStart};
+use crate::model::ids;
+use crate::model::push::PushRequest;
+use crate::model::repository::{RepoName, Repository};
+use crate::model::run::{Run, RunStatus};
+use crate::model::time::Timestamp;
+
+/// What to wait for on a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// The run is no longer pending.
+    Finished,
+    /// The step's delivery (0-based) has been answered (or will never be sent).
+    Delivered(usize),
+}
+
+impl WaitFor {
+    fn reached(self, run: &Run) -> bool {
+        match self {
+            WaitFor::Finished => !run.is_pending(),
+            // Answered, or never to be sent because the run is over; a delivery still in flight
+            // after its run ended is waited for (it ends within the delivery timeout).
+            WaitFor::Delivered(step) => match run.steps().get(step) {
+                Some(s) => s.delivery.is_some() || (s.delivered_at.is_none() && !run.is_pending()),
+                None => true,
+            },
+        }
+    }
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    /// Only this repository's.
+    pub repository: Option<RepoName>,
+    /// Only this pipeline's (by slug).
+    pub pipeline: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+}
+
+impl RunFilter {
+    fn matches(&self, run: &Run) -> bool {
+        self.repository
+            .as_ref()
+            .is_none_or(|n| run.repository() == n)
+            && self.pipeline.as_ref().is_none_or(|p| run.pipeline() == p)
+            && self.status.is_none_or(|s| run.status() == s)
+    }
+}
+
+impl Store {
+    /// A push: the chain starts one run per pipeline of the repository (R1), step 1 of each
+    /// delivered at once. An unknown repository is created when the configuration says so.
+    pub fn push(&self, name: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
+        let now = Timestamp::now();
+        let implicit = self.shared.config.implicit_repositories;
+        let default_format = self.shared.config.payload_format;
+        self.commit(|state, changes| {
+            if !state.repositories.contains_key(name) {
+                if !implicit {
+                    return Err(Error::NotFound(Missing::Repository(name.clone())));
+                }
+                let entry = RepoEntry::new(Repository::new(name));
+                state.repositories.insert(name.clone(), entry);
+            }
+            let entry = &state.repositories[name];
+            let start = RunStart {
+                repository: name,
+                push: chain::push_event(push, &entry.repository, now),
+                default_format,
+                public_url: &self.shared.public_url,
+                now,
+            };
+            let mut next_id = state.ids.run;
+            let started = chain::fan_out(
+                &start,
+                &entry.pipelines,
+                || {
+                    next_id += 1;
+                    next_id
+                },
+                ids::new_hook_id,
+            );
+            state.ids.run = next_id;
+            let mut runs = Vec::with_capacity(started.len());
+            for (run, effects) in started {
+                state.index_hooks(&run);
+                changes.run(run.id(), effects);
+                runs.push(run.clone());
+                state.runs.insert(run.id(), run);
+            }
+            Ok(runs)
+        })
+    }
+
+    /// Asked by the engine just before it POSTs: whether the delivery still goes out (not
+    /// when its run was cancelled, forgotten by a reset or replaced by an import while the
+    /// delivery waited for a connection). Arms the step's callback timer if the chain says so.
+    pub fn sending(&self, dispatch: &Dispatch) -> bool {
+        let callback_timeout = self.shared.config.callback_timeout;
+        let event = Event::Sending {
+            step: dispatch.step,
+            callback_timeout,
+        };
+        self.apply(dispatch, event).is_some_and(|effects| {
+            effects.contains(&Effect::Post {
+                step: dispatch.step,
+            })
+        })
+    }
+
+    /// Records a delivery's outcome and applies it to its run (R3, R6, R11).
+    pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) {
+        let limit = self.shared.config.delivery_log_limit;
+        let _ = self.commit(|state, changes| {
+            if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
+                // Its run was forgotten by a reset or replaced by an import: not this state's
+                // news.
+                return Ok(());
+            }
+            deliveries::log(state, &record, limit);
+            changes.logged = true;
+            let event = Event::Delivered {
+                step: dispatch.step,
+                result: record.result,
+            };
+            let run = state.runs.get_mut(&dispatch.run_id).expect("current");
+            if let Ok(effects) = run.apply(event, Timestamp::now()) {
+                changes.run(dispatch.run_id, effects);
+            }
+            Ok(())
+        });
+    }
+
+    /// A callback to a hook id (R7, R8). `Ok` carries the run as it is after the callback.
+    pub fn callback(
+        &self,
+        repository: &RepoName,
+        hook_id: &str,
+        body: &[u8],
+    ) -> Result<Run, Error> {
+        // Parse and validate before taking the lock: a 1 MiB body never stalls other requests.
+        let verdict = Callback::validate(body);
+        self.commit(|state, changes| {
+            let unknown = || Error::NotFound(Missing::Hook(hook_id.to_owned()));
+            let &(run_id, step) = state.hooks.get(hook_id).ok_or_else(unknown)?;
+            let run = state.runs.get_mut(&run_id).ok_or_else(unknown)?;
+            if run.repository() != repository {
+                return Err(unknown());
+            }
+            let event = Event::Callback {
+                step,
+                body: &verdict,
+            };
+            match run.apply(event, Timestamp::now()) {
+                Ok(effects) => {
+                    changes.run(run_id, effects);
+                    Ok(run.clone())
+                }
+                Err(Rejection::UpdateNotAllowed) => Err(Error::UpdateNotAllowed),
+                Err(Rejection::Invalid(errors)) => Err(Error::Invalid(errors)),
+            }
+        })
+    }
+
+    /// A step's callback timer ran out (R9).
+    pub fn callback_timed_out(&self, run_id: u64, step: usize, hook_id: &str) {
+        let dispatch_key = (run_id, step, hook_id);
+        let _ = self.commit(|state, changes| {
+            let (run_id, step, hook_id) = dispatch_key;
+            if !state.is_current(run_id, step, hook_id) {
+                return Ok(());
+            }
+            let run = state.runs.get_mut(&run_id).expect("current");
+            if let Ok(effects) = run.apply(Event::CallbackTimedOut { step }, Timestamp::now()) {
+                changes.run(run_id, effects);
+            }
+            Ok(())
+        });
+    }
+
+    /// Applies an engine-side event to the dispatch's step if it is still current; answers
+    /// the chain's effects.
+    fn apply(&self, dispatch: &Dispatch, event: Event<'_>) -> Option<Vec<Effect>> {
+        self.commit(|state, changes| {
+            if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
+                return Ok(None);
+            }
+            let run = state.runs.get_mut(&dispatch.run_id).expect("current");
+            let effects = run.apply(event, Timestamp::now()).ok();
+            if let Some(effects) = &effects {
+                changes.run(dispatch.run_id, effects.clone());
+            }
+            Ok(effects)
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// One run.
+    pub fn run(&self, id: u64) -> Result<Run, Error> {
+        self.read(|state| state.run(id).cloned())
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Vec<Run> {
+        self.read(|state| {
+            state
+                .runs
+                .values()
+                .rev()
+                .filter(|r| filter.matches(r))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Waits until the run reaches `until` or `timeout` passes, then answers the run as it is.
+    pub async fn wait_for_run(
+        &self,
+        id: u64,
+        until: WaitFor,
+        timeout: Duration,
+    ) -> Result<Run, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = {
+                let state = self.lock();
+                let run = state.run(id)?;
+                if until.reached(run) || tokio::time::Instant::now() >= deadline {
+                    return Ok(run.clone());
+                }
+                // Registered under the state lock: no change can slip in between.
+                self.shared.watchers.watch(id)
+            };
+            // Woken on any change of the run (or dropped by a reset): look again.
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
+    }
+}

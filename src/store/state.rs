@@ -1,0 +1,100 @@
+//! Everything the emulator knows, as one plain value behind the store's lock, and the lookups
+//! every part of the store shares.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::deliveries::DeliveryRecord;
+use crate::error::{Error, Missing};
+use crate::model::pipeline::Pipeline;
+use crate::model::repository::{RepoName, Repository};
+use crate::model::run::Run;
+
+/// A repository and its pipelines, in creation order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct RepoEntry {
+    pub(crate) repository: Repository,
+    pub(crate) pipelines: Vec<Pipeline>,
+}
+
+impl RepoEntry {
+    /// A repository with no pipelines yet.
+    pub(crate) fn new(repository: Repository) -> RepoEntry {
+        RepoEntry {
+            repository,
+            pipelines: Vec::new(),
+        }
+    }
+
+    /// Where the pipeline with this slug is, or the error that names it.
+    pub(crate) fn pipeline_index(&self, slug: &str) -> Result<usize, Error> {
+        self.pipelines
+            .iter()
+            .position(|p| p.slug == slug)
+            .ok_or_else(|| {
+                Error::NotFound(Missing::Pipeline(
+                    self.repository.repo_name(),
+                    slug.to_owned(),
+                ))
+            })
+    }
+}
+
+/// Everything the emulator knows; exported and imported whole by `/_hubmock/state`.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) repositories: BTreeMap<RepoName, RepoEntry>,
+    pub(crate) runs: BTreeMap<u64, Run>,
+    pub(crate) deliveries: VecDeque<DeliveryRecord>,
+    pub(crate) ids: Counters,
+    /// hook id -> (run id, step); derived from `runs`.
+    pub(crate) hooks: HashMap<String, (u64, usize)>,
+    /// login token -> user name.
+    pub(crate) tokens: HashMap<String, String>,
+}
+
+/// The largest id of any kind: 2^53 - 1, exact as a JavaScript number.
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
+/// The last id handed out of each kind; they keep counting across a reset, so an old id never
+/// names a new thing.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Counters {
+    pub(crate) pipeline: u64,
+    pub(crate) run: u64,
+    pub(crate) delivery: u64,
+}
+
+impl State {
+    pub(crate) fn entry(&self, name: &RepoName) -> Result<&RepoEntry, Error> {
+        self.repositories
+            .get(name)
+            .ok_or_else(|| Error::NotFound(Missing::Repository(name.clone())))
+    }
+
+    pub(crate) fn entry_mut(&mut self, name: &RepoName) -> Result<&mut RepoEntry, Error> {
+        self.repositories
+            .get_mut(name)
+            .ok_or_else(|| Error::NotFound(Missing::Repository(name.clone())))
+    }
+
+    pub(crate) fn run(&self, id: u64) -> Result<&Run, Error> {
+        self.runs.get(&id).ok_or(Error::NotFound(Missing::Run(id)))
+    }
+
+    /// Whether the step (with this hook id) is still part of the state: not forgotten by a
+    /// reset nor replaced by an import that reused its run id.
+    pub(crate) fn is_current(&self, run_id: u64, step: usize, hook_id: &str) -> bool {
+        self.runs
+            .get(&run_id)
+            .and_then(|run| run.steps().get(step))
+            .is_some_and(|s| s.hook_id == hook_id)
+    }
+
+    pub(crate) fn index_hooks(&mut self, run: &Run) {
+        for (step, s) in run.steps().iter().enumerate() {
+            self.hooks.insert(s.hook_id.clone(), (run.id(), step));
+        }
+    }
+}
