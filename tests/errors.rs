@@ -495,6 +495,26 @@ async fn a_body_over_one_mebibyte_with_content_length_is_a_413() {
 }
 
 #[tokio::test]
+async fn a_wrong_route_is_refused_before_its_body_is_read() {
+    // The router decides on the path and method first: a 10 MiB body that is never sent
+    // does not stand between a client and its 404 or 405.
+    let hub = TestHub::start().await;
+    for (method, path, status) in [
+        ("PUT", "/_hubmock/repositories", 405),
+        ("POST", "/nowhere", 404),
+    ] {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            hub.hub.address(),
+            10 * MIB
+        );
+        let answer = raw_exchange(hub.hub.address(), head, Vec::new()).await;
+        assert_eq!(answer.status, status, "{}", answer.head);
+    }
+}
+
+#[tokio::test]
 async fn a_declared_content_length_over_one_mebibyte_is_a_413_before_the_body_is_sent() {
     let hub = TestHub::start().await;
     let before = hub.state().await;

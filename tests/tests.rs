@@ -5,6 +5,7 @@ mod util;
 mod chain;
 mod cli;
 mod control;
+mod double;
 mod errors;
 mod fuzz_receiver;
 mod fuzz_replay;

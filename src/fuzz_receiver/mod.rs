@@ -46,6 +46,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::client::HttpClient;
+use crate::model::chain;
 use crate::model::chain::callback_url;
 use crate::model::fields::is_absolute_http_url;
 use crate::model::format::PayloadFormat;
@@ -479,7 +480,7 @@ async fn deliver_and_judge(
                 .to_owned()
         },
     );
-    if !(200..400).contains(&answer.status) {
+    if !chain::status_counts_as_delivered(answer.status) {
         let body = String::from_utf8_lossy(&answer.body);
         return Err(if body.trim().is_empty() {
             format!("answered {status}")

@@ -91,10 +91,15 @@ pub enum Rejection {
     Invalid(FieldErrors),
 }
 
-/// Whether a delivery's answer counts as delivered (R3): a 2xx or 3xx status. Redirects are
-/// not followed: the Jenkins plugin answers 302 and means success.
+/// Whether a delivery's answer counts as delivered (R3).
 pub fn delivery_succeeded(result: &DeliveryResult) -> bool {
-    matches!(result.status, Some(200..=399)) && result.error.is_none()
+    result.status.is_some_and(status_counts_as_delivered) && result.error.is_none()
+}
+
+/// Whether an answer with this status counts as delivered (R3): a 2xx or 3xx status.
+/// Redirects are not followed: the Jenkins plugin answers 302 and means success.
+pub fn status_counts_as_delivered(status: u16) -> bool {
+    (200..=399).contains(&status)
 }
 
 /// The callback URL for a hook id: `{public_url}/u/{ns}/{name}/hook/{id}/`
@@ -629,5 +634,124 @@ mod tests {
             Ok(vec![])
         );
         assert_eq!(done.status, RunStatus::Failure);
+    }
+
+    #[test]
+    fn a_send_arms_the_callback_timer_from_that_moment_and_keeps_its_deadline() {
+        let (mut run, _) = start(2, true);
+        let now = Timestamp::now();
+        let sending = Event::Sending {
+            step: 0,
+            callback_timeout: Some(std::time::Duration::from_secs(30)),
+        };
+        let deadline = now.after(std::time::Duration::from_secs(30));
+        assert_eq!(
+            run.apply(sending, now),
+            Ok(vec![
+                Effect::Post { step: 0 },
+                Effect::ArmTimer { step: 0, deadline }
+            ])
+        );
+        assert_eq!(run.steps[0].callback_deadline, Some(deadline));
+        // Without a timeout the step waits for ever: no timer.
+        let (mut run, _) = start(1, true);
+        let untimed = Event::Sending {
+            step: 0,
+            callback_timeout: None,
+        };
+        assert_eq!(run.apply(untimed, now), Ok(vec![Effect::Post { step: 0 }]));
+    }
+
+    #[test]
+    fn a_cancelled_run_sends_nothing_more() {
+        let (mut run, _) = start(1, true);
+        run.apply(Event::PipelineDeleted, Timestamp::now()).unwrap();
+        let sending = Event::Sending {
+            step: 0,
+            callback_timeout: Some(std::time::Duration::from_secs(1)),
+        };
+        assert_eq!(run.apply(sending, Timestamp::now()), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_last_step_without_a_final_callback_arms_no_timer() {
+        let (mut run, _) = start(1, false);
+        let sending = Event::Sending {
+            step: 0,
+            callback_timeout: Some(std::time::Duration::from_secs(1)),
+        };
+        assert_eq!(
+            run.apply(sending, Timestamp::now()),
+            Ok(vec![Effect::Post { step: 0 }])
+        );
+    }
+
+    #[test]
+    fn deleting_a_pipeline_cancels_its_pending_runs_only() {
+        let (pending, _) = start(1, true);
+        let (mut done, _) = start(1, true);
+        done.id = 8;
+        done.apply(callback(0, SUCCESS), Timestamp::now()).unwrap();
+        let (mut other, _) = start(1, true);
+        other.id = 9;
+        other.pipeline_id = 2;
+        let runs = [pending, done, other];
+        assert_eq!(cancelled_by_deleting(1, runs.iter()), vec![7]);
+    }
+
+    #[test]
+    fn a_push_that_names_nothing_gets_the_defaults() {
+        let repo =
+            crate::model::repository::Repository::new(&RepoName::new("acme", "app").unwrap());
+        let event = push_event(PushRequest::default(), &repo, Timestamp::now());
+        assert_eq!(event.tag, "latest");
+        assert_eq!(event.pusher, "acme");
+        assert_eq!(event.images.len(), 1);
+        let named = PushRequest {
+            tag: Some("v1".into()),
+            pusher: Some("ci".into()),
+            images: vec!["sha256:abc".into()],
+            media_type: None,
+        };
+        let event = push_event(named, &repo, Timestamp::now());
+        assert_eq!((event.tag.as_str(), event.pusher.as_str()), ("v1", "ci"));
+        assert_eq!(event.images, vec!["sha256:abc".to_owned()]);
+    }
+
+    #[test]
+    fn a_push_starts_one_run_per_pipeline_in_order() {
+        let repo = RepoName::new("acme", "app").unwrap();
+        let start = RunStart {
+            repository: &repo,
+            push: push_event(
+                PushRequest::default(),
+                &crate::model::repository::Repository::new(&repo),
+                Timestamp::now(),
+            ),
+            default_format: PayloadFormat::Legacy,
+            public_url: "http://hub",
+            now: Timestamp::now(),
+        };
+        let mut second = pipeline(2, true);
+        second.id = 2;
+        let mut id = 10;
+        let mut hook = 0;
+        let runs = fan_out(
+            &start,
+            &[pipeline(1, true), second],
+            || {
+                id += 1;
+                id
+            },
+            || {
+                hook += 1;
+                format!("{hook:032}")
+            },
+        );
+        let ids: Vec<(u64, u64)> = runs.iter().map(|(r, _)| (r.id, r.pipeline_id)).collect();
+        assert_eq!(ids, vec![(11, 1), (12, 2)]);
+        assert!(runs
+            .iter()
+            .all(|(_, effects)| effects == &vec![Effect::Deliver { step: 0 }]));
     }
 }
