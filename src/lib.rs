@@ -38,6 +38,7 @@
 //! - [`Hub`], [`HubBuilder`], [`Expectation`]: the emulator as a test double in a Rust test
 //!   suite.
 //! - [`client`]: the outbound HTTP client the engine and the scenario runner share.
+//! - [`net`]: the one accept loop behind every listener (server, receivers, tests).
 //! - [`scenario`]: YAML scenarios: format, loader, runner, reports.
 //! - [`fuzz_receiver`]: `hubmock fuzz-receiver`, generated payloads against a user's receiver.
 //! - [`Config`], [`Error`]: options of one instance; the domain's errors.
@@ -55,6 +56,7 @@ pub mod fuzz_receiver;
 pub mod fuzzing;
 mod hub;
 pub mod model;
+pub mod net;
 pub mod scenario;
 pub mod server;
 mod store;

@@ -832,15 +832,14 @@ async fn a_receiver_that_resets_the_connection_fails_only_its_own_step() {
     let hub = TestHub::start().await;
     // A listener that accepts and resets at once: SO_LINGER 0 makes close send an RST.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let resetter = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_zero_linger();
-            drop(stream);
-        }
-    });
+    let resetter = hubmock::net::AcceptLoop::spawn(listener, |stream, _| async move {
+        let _ = stream.set_zero_linger();
+        drop(stream);
+    })
+    .unwrap();
+    let url = format!("http://{}/hook", resetter.address());
     let run = only_its_own_step_fails(&hub, url).await;
-    resetter.abort();
+    drop(resetter);
     delivery_error(&run);
 }
 

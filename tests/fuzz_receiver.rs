@@ -2,7 +2,6 @@
 //! the payload to a minimal one, and pass a robust receiver, with and without callbacks.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -10,11 +9,10 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 
 use hubmock::fuzz_receiver::{fuzz_receiver, FuzzError, FuzzOptions, FuzzReport};
+use hubmock::net::{serve_http, AcceptLoop};
 use hubmock::{Payload, PayloadFormat};
 use serde_json::json;
 
@@ -23,8 +21,7 @@ use crate::util::Http;
 /// A keep-alive HTTP/1 receiver on the test's runtime: `respond` gets each request's body and
 /// answers a status and a body. Stops when dropped.
 struct Receiver {
-    address: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    accepting: AcceptLoop,
 }
 
 impl Receiver {
@@ -34,39 +31,26 @@ impl Receiver {
         Fut: Future<Output = (u16, String)> + Send + 'static,
     {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
+        let accepting = AcceptLoop::spawn(listener, move |stream, stopping| {
+            let respond = respond.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
                 let respond = respond.clone();
-                connections.spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let respond = respond.clone();
-                        async move {
-                            let body = req.into_body().collect().await?.to_bytes();
-                            let (status, body) = respond(body).await;
-                            let mut response = Response::new(Full::new(Bytes::from(body)));
-                            *response.status_mut() = StatusCode::from_u16(status).unwrap();
-                            Ok::<_, hyper::Error>(response)
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Receiver { address, task }
+                async move {
+                    let body = req.into_body().collect().await?.to_bytes();
+                    let (status, body) = respond(body).await;
+                    let mut response = Response::new(Full::new(Bytes::from(body)));
+                    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                    Ok::<_, hyper::Error>(response)
+                }
+            });
+            serve_http(stream, service, stopping)
+        })
+        .unwrap();
+        Receiver { accepting }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/hook", self.address)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
+        format!("http://{}/hook", self.accepting.address())
     }
 }
 

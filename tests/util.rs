@@ -11,10 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hubmock::net::AcceptLoop;
 use hubmock::{Config, Hub};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use wiremock::MockServer;
 
 /// How long a test waits for a run before it gives up (never reached when things work).
@@ -327,10 +330,10 @@ pub fn step_statuses(run: &Value) -> Vec<String> {
 
 /// A receiver written by hand for behaviours wiremock cannot script (calling back before
 /// answering, closing the connection, answering garbage). Each connection gets `handler`'s
-/// bytes written back after the request head and body are read.
+/// bytes written back after the request head and body are read. Stops when dropped.
 pub struct RawReceiver {
     pub address: SocketAddr,
-    pub task: tokio::task::JoinHandle<()>,
+    _accepting: AcceptLoop,
 }
 
 impl RawReceiver {
@@ -339,54 +342,19 @@ impl RawReceiver {
     pub async fn start<F, Fut>(respond: F) -> RawReceiver
     where
         F: Fn(Bytes) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Option<Vec<u8>>> + Send,
+        Fut: std::future::Future<Output = Option<Vec<u8>>> + Send + 'static,
     {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
         let respond = Arc::new(respond);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let respond = respond.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    // Read the head, then as many body bytes as Content-Length says.
-                    let (head_end, length) = loop {
-                        let n = stream.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-                            let length = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            break (pos + 4, length);
-                        }
-                    };
-                    while buf.len() < head_end + length {
-                        let n = stream.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    let body = Bytes::copy_from_slice(&buf[head_end..head_end + length]);
-                    if let Some(answer) = respond(body).await {
-                        let _ = stream.write_all(&answer).await;
-                        let _ = stream.shutdown().await;
-                    }
-                });
-            }
-        });
-        RawReceiver { address, task }
+        let accepting = AcceptLoop::spawn(listener, move |stream, _| {
+            let respond = respond.clone();
+            answer_raw(stream, move |body| (*respond)(body))
+        })
+        .unwrap();
+        RawReceiver {
+            address: accepting.address(),
+            _accepting: accepting,
+        }
     }
 
     /// The URL to register as a hook.
@@ -395,9 +363,42 @@ impl RawReceiver {
     }
 }
 
-impl Drop for RawReceiver {
-    fn drop(&mut self) {
-        self.task.abort();
+/// Reads one request (head, then as many body bytes as Content-Length says) and writes back
+/// what `respond` makes of its body; `None` drops the connection.
+async fn answer_raw<F, Fut>(mut stream: TcpStream, respond: F)
+where
+    F: FnOnce(Bytes) -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<u8>>>,
+{
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (head_end, length) = loop {
+        let n = stream.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (pos + 4, length);
+        }
+    };
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = Bytes::copy_from_slice(&buf[head_end..head_end + length]);
+    if let Some(answer) = respond(body).await {
+        let _ = stream.write_all(&answer).await;
+        let _ = stream.shutdown().await;
     }
 }
 

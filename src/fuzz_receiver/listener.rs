@@ -9,16 +9,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::Error;
 use crate::model::callback::Callback;
+use crate::net::{serve_http, AcceptLoop};
 use crate::server::http::{json_error, ok, read_limited, HttpError, HttpResponse, BODY_LIMIT};
 
 /// What a receiver called back with: a valid callback, or why its body was rejected.
@@ -39,7 +37,7 @@ type Hooks = Arc<Mutex<HashMap<String, Hook>>>;
 pub(crate) struct CallbackListener {
     base_url: String,
     hooks: Hooks,
-    task: JoinHandle<()>,
+    _accepting: AcceptLoop,
 }
 
 impl CallbackListener {
@@ -48,11 +46,19 @@ impl CallbackListener {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let hooks: Hooks = Arc::default();
-        let task = tokio::spawn(serve(listener, hooks.clone()));
+        let serving = hooks.clone();
+        let accepting = AcceptLoop::spawn(listener, move |stream, stopping| {
+            let hooks = serving.clone();
+            let service = service_fn(move |req| {
+                let hooks = hooks.clone();
+                async move { Ok::<_, Infallible>(answer(&hooks, req).await) }
+            });
+            serve_http(stream, service, stopping)
+        })?;
         Ok(CallbackListener {
             base_url,
             hooks,
-            task,
+            _accepting: accepting,
         })
     }
 
@@ -75,38 +81,9 @@ impl CallbackListener {
     }
 }
 
-impl Drop for CallbackListener {
-    fn drop(&mut self) {
-        // The accept loop owns the connection tasks (a JoinSet), so they end with it.
-        self.task.abort();
-    }
-}
-
 fn lock(hooks: &Hooks) -> std::sync::MutexGuard<'_, HashMap<String, Hook>> {
     // A panic elsewhere cannot leave the map half-updated: every change is one insert.
     hooks.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-async fn serve(listener: TcpListener, hooks: Hooks) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let hooks = hooks.clone();
-                connections.spawn(async move {
-                    let service = service_fn(move |req| {
-                        let hooks = hooks.clone();
-                        async move { Ok::<_, Infallible>(answer(&hooks, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
 }
 
 /// The hook id of `/u/{ns}/{name}/hook/{id}/` or `/_/{name}/hook/{id}/`.

@@ -9,10 +9,10 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::format::{CallbackDef, Fault, ReceiverDef, When};
 use crate::client::HttpClient;
+use crate::net::AcceptLoop;
 
 /// Largest request a scripted receiver reads.
 const REQUEST_LIMIT: usize = 2 * 1024 * 1024;
@@ -33,7 +33,7 @@ struct Shared {
 pub struct ScriptedReceiver {
     url: String,
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    _accepting: AcceptLoop,
 }
 
 impl ScriptedReceiver {
@@ -49,14 +49,14 @@ impl ScriptedReceiver {
             problems: Mutex::new(Vec::new()),
             received: Mutex::new(0),
         });
-        let accepting = shared.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                connections.spawn(serve(accepting.clone(), stream));
-            }
-        });
-        Ok(ScriptedReceiver { url, shared, task })
+        let serving = shared.clone();
+        let accepting =
+            AcceptLoop::spawn(listener, move |stream, _| serve(serving.clone(), stream))?;
+        Ok(ScriptedReceiver {
+            url,
+            shared,
+            _accepting: accepting,
+        })
     }
 
     /// The URL to register as a hook.
@@ -79,13 +79,6 @@ impl ScriptedReceiver {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()),
         )
-    }
-}
-
-impl Drop for ScriptedReceiver {
-    fn drop(&mut self) {
-        // Dropping the accept task drops its JoinSet, which aborts every connection task.
-        self.task.abort();
     }
 }
 

@@ -14,12 +14,8 @@ pub(crate) use routes::handle;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::delivery;
+use crate::net;
 use crate::store::{Store, Work};
 
 /// The URL a listener serves, e.g. `http://127.0.0.1:5555`.
@@ -65,39 +62,19 @@ pub(crate) async fn serve(
         tracker.clone(),
         cancel.clone(),
     ));
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    // Out of file descriptors and the like: give the system a moment.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let store = store.clone();
+    let grace = store.config().shutdown_grace;
+    let service_store = store.clone();
+    // Stops accepting when `shutdown` completes, then lets requests in flight finish (up to
+    // the grace period) before the engine is stopped.
+    net::accept_loop(listener, shutdown, grace, move |stream, stopping| {
+        let store = service_store.clone();
         let service = service_fn(move |request| {
             let store = store.clone();
             async move { Ok::<_, Infallible>(routes::handle(&store, request).await) }
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A client that goes away mid-request is its own business.
-            let _ = connection.await;
-        });
-    }
-    drop(listener);
-    let grace = store.config().shutdown_grace;
-    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+        net::serve_http(stream, service, stopping)
+    })
+    .await;
     // No new deliveries or timers; those in flight may finish.
     cancel.cancel();
     let _ = engine.await;
