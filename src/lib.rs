@@ -61,6 +61,11 @@ pub mod scenario;
 pub mod server;
 mod store;
 
+/// The README's examples, compiled and run with the crate's doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use config::Config;
 pub use error::{Error, Missing};
 pub use hub::{Expectation, Hub, HubBuilder};
