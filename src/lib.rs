@@ -37,6 +37,9 @@
 //!   JSON formats.
 //! - [`Hub`], [`HubBuilder`], [`Expectation`]: the emulator as a test double in a Rust test
 //!   suite.
+//! - [`ApiClient`]: a typed client of a running emulator's control API and Hub API, for
+//!   callers that reach it over HTTP (the scenario runner, the tests, a hubmock in another
+//!   process).
 //! - [`client`]: the outbound HTTP client the engine and the scenario runner share.
 //! - [`net`]: the one accept loop behind every listener (server, receivers, tests).
 //! - [`scenario`]: YAML scenarios: format, loader, runner, reports.
@@ -47,6 +50,7 @@
 //! what each module may not touch.
 #![deny(missing_docs)]
 
+mod api_client;
 pub mod client;
 pub mod config;
 mod delivery;
@@ -66,6 +70,7 @@ mod store;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use api_client::{ApiClient, ApiError, PipelineView, RUN_STATUSES, STEP_STATUSES};
 pub use config::Config;
 pub use error::{Error, Missing};
 pub use hub::{Expectation, Hub, HubBuilder};

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::format::{Scenario, Step};
+use crate::api_client::{status_word, RUN_STATUSES, STEP_STATUSES};
 use crate::model::repository::RepoName;
 
 /// A scenario file that cannot be run, and where.
@@ -45,20 +46,6 @@ pub struct Loaded {
     pub scenario: Scenario,
 }
 
-/// Run statuses a scenario may name.
-pub const RUN_STATUSES: &[&str] = &["pending", "success", "failure", "error", "cancelled"];
-/// Step statuses a scenario may name.
-pub const STEP_STATUSES: &[&str] = &[
-    "waiting",
-    "awaiting_callback",
-    "success",
-    "failure",
-    "error",
-    "delivery_failed",
-    "timed_out",
-    "skipped",
-    "cancelled",
-];
 const CALLBACK_STATES: &[&str] = &["success", "failure", "error"];
 
 /// Reads and checks one file.
@@ -184,6 +171,17 @@ fn key_line(text: &str, key: &str) -> Option<u32> {
     text.lines()
         .position(|l| l.starts_with(key) && l[key.len()..].trim_start().starts_with(':'))
         .map(|i| i as u32 + 1)
+}
+
+/// `word` names one of `statuses` (as the JSON surfaces write them), or an error listing them.
+fn one_of_statuses<S: serde::Serialize + Copy>(
+    what: &str,
+    word: &str,
+    statuses: &[S],
+) -> Result<(), String> {
+    let words: Vec<String> = statuses.iter().map(|s| status_word(*s)).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    one_of(what, word, &words)
 }
 
 fn one_of(what: &str, word: &str, allowed: &[&str]) -> Result<(), String> {
@@ -349,16 +347,16 @@ fn check_step(
         }
         Step::ExpectRun(e) => {
             check_known_pipeline(pipelines, &e.pipeline)?;
-            one_of("run status", &e.status, RUN_STATUSES)?;
+            one_of_statuses("run status", &e.status, &RUN_STATUSES)?;
             for status in e.steps.iter().flatten() {
-                one_of("step status", status, STEP_STATUSES)?;
+                one_of_statuses("step status", status, &STEP_STATUSES)?;
             }
             Ok(())
         }
         Step::ExpectHistory(e) => {
             check_known_pipeline(pipelines, &e.pipeline)?;
             for status in e.statuses.iter().flatten() {
-                one_of("run status", status, RUN_STATUSES)?;
+                one_of_statuses("run status", status, &RUN_STATUSES)?;
             }
             Ok(())
         }
@@ -409,5 +407,22 @@ mod tests {
         let err = parse(text, "t.yaml").unwrap_err();
         assert_eq!(err.line, Some(9));
         assert!(err.message.contains("did you mean `success`?"), "{err}");
+        assert!(
+            err.message
+                .contains("is not one of pending, success, failure, error, cancelled"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_step_status_lists_every_step_status() {
+        let text = "name: x\nrepository: acme/app\nreceivers:\n  a: {}\npipelines:\n  - {name: p, webhooks: [a]}\nsteps:\n  - push: {}\n  - expect_run: {pipeline: p, status: success, steps: [timedout]}\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert!(
+            err.message.contains(
+                "step status `timedout` is not one of waiting, awaiting_callback, success, failure, error, delivery_failed, timed_out, skipped, cancelled; did you mean `timed_out`?"
+            ),
+            "{err}"
+        );
     }
 }

@@ -9,5 +9,5 @@ pub mod report;
 mod runner;
 
 pub use format::Scenario;
-pub use load::{collect, load, parse, Loaded, ScenarioError, RUN_STATUSES, STEP_STATUSES};
+pub use load::{collect, load, parse, Loaded, ScenarioError};
 pub use runner::{run, substitute_env, Failure, Outcome, EXPECT_TIMEOUT};

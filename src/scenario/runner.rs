@@ -5,18 +5,20 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::Method;
 use serde_json::{json, Value};
 
 use super::expect::{subset_diff, type_check};
 use super::format::{PipelineDef, Step};
 use super::load::Loaded;
 use super::receiver::ScriptedReceiver;
-use crate::client::HttpClient;
+use crate::api_client::{status_word, ApiClient};
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::model::pipeline::slugify;
+use crate::model::pipeline::{slugify, PipelineSpec, WebhookSpec};
+use crate::model::push::PushRequest;
+use crate::model::repository::RepoName;
+use crate::model::run::{Run, StepStatus};
+use crate::store::{DeliveryFilter, RunFilter};
 
 /// Default time an `expect_*` step waits for what it expects.
 pub const EXPECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,9 +81,10 @@ struct Endpoint {
 /// One scenario's world.
 struct World<'a> {
     loaded: &'a Loaded,
-    hub: Hub,
-    client: HttpClient,
-    repo: String,
+    /// Kept for its lifetime: the scenario talks to it over HTTP, through `api`.
+    _hub: Hub,
+    api: ApiClient,
+    repo: RepoName,
     receivers: BTreeMap<String, Endpoint>,
     /// Deliveries already matched by `expect_delivery`, per receiver.
     matched: BTreeMap<String, usize>,
@@ -162,107 +165,56 @@ impl<'a> World<'a> {
             };
             receivers.insert(name.clone(), endpoint);
         }
+        let repo = RepoName::parse(&scenario.repository)
+            .map_err(|_| "repository is not namespace/name")?;
         let world = World {
             loaded,
-            hub,
-            client: HttpClient::new(),
-            repo: scenario.repository.clone(),
+            api: ApiClient::new(&hub.uri()),
+            _hub: hub,
+            repo,
             receivers,
             matched: BTreeMap::new(),
             expect_timeout: settings.expect_timeout.map_or(EXPECT_TIMEOUT, |w| w.0),
             callback_timeout: settings.callback_timeout.map(|w| w.0),
         };
-        let (namespace, name) = scenario
-            .repository
-            .split_once('/')
-            .ok_or("repository is not namespace/name")?;
         world
-            .call(
-                Method::POST,
-                "/_hubmock/repositories",
-                Some(json!({"namespace": namespace, "name": name})),
-                201,
-            )
-            .await?;
+            .api
+            .create_repository(&world.repo.namespace, &world.repo.name)
+            .await
+            .map_err(|e| e.to_string())?;
         for pipeline in &scenario.pipelines {
             world.create_pipeline(&pipeline.value, 201).await?;
         }
         Ok(world)
     }
 
-    /// Sends a request to the emulator; answers the JSON body, or says what came back instead.
-    async fn call(
-        &self,
-        method: Method,
-        path_or_url: &str,
-        body: Option<Value>,
-        expected: u16,
-    ) -> Result<Value, String> {
-        let (status, value) = self.exchange(method.clone(), path_or_url, body).await?;
-        if status != expected {
-            return Err(format!(
-                "{method} {path_or_url} answered {status} {value}; expected {expected}"
-            ));
-        }
-        Ok(value)
-    }
-
-    async fn exchange(
-        &self,
-        method: Method,
-        path_or_url: &str,
-        body: Option<Value>,
-    ) -> Result<(u16, Value), String> {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_owned()
-        } else {
-            format!("{}{path_or_url}", self.hub.uri())
+    /// Creates a pipeline through the Hub API and checks that it answers `expected`.
+    async fn create_pipeline(&self, pipeline: &PipelineDef, expected: u16) -> Result<(), String> {
+        let spec = PipelineSpec {
+            name: Some(pipeline.name.clone()),
+            expect_final_callback: Some(pipeline.expect_final_callback),
+            webhooks: Some(
+                pipeline
+                    .webhooks
+                    .iter()
+                    .map(|name| WebhookSpec {
+                        name: name.clone(),
+                        hook_url: self.receivers[name].url.clone(),
+                    })
+                    .collect(),
+            ),
+            payload_format: pipeline.payload_format,
         };
-        let bytes = body.map_or_else(Bytes::new, |b| {
-            Bytes::from(serde_json::to_vec(&b).unwrap_or_default())
-        });
-        let answer = self
-            .client
-            .send(
-                method.clone(),
-                &url,
-                &[("content-type", "application/json")],
-                bytes,
-                usize::MAX,
-            )
-            .await
-            .map_err(|e| format!("{method} {url} failed: {e}"))?;
-        let value = if answer.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&answer.body).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&answer.body).into_owned())
-            })
-        };
-        Ok((answer.status, value))
-    }
-
-    async fn create_pipeline(
-        &self,
-        pipeline: &PipelineDef,
-        expected: u16,
-    ) -> Result<Value, String> {
-        let webhooks: Vec<Value> = pipeline
-            .webhooks
-            .iter()
-            .map(|name| json!({"name": name, "hook_url": self.receivers[name].url}))
-            .collect();
-        let mut body = json!({
-            "name": pipeline.name,
-            "expect_final_callback": pipeline.expect_final_callback,
-            "webhooks": webhooks,
-            "registry": "registry-1.docker.io",
-        });
-        if let Some(format) = pipeline.payload_format {
-            body["payload_format"] = json!(format);
+        match self.api.create_pipeline(&self.repo, spec).await {
+            Ok(_) if expected == 201 => Ok(()),
+            Ok(created) => Err(format!(
+                "pipeline `{}` was created (201); expected {expected}",
+                created.name
+            )),
+            Err(err) if expected != 201 && err.status() == Some(expected) => Ok(()),
+            Err(err) if expected != 201 => Err(format!("{err}; expected {expected}")),
+            Err(err) => Err(err.to_string()),
         }
-        let path = format!("/v2/repositories/{}/webhook_pipeline/", self.repo);
-        self.call(Method::POST, &path, Some(body), expected).await
     }
 
     async fn play(&mut self) -> Result<(), Failure> {
@@ -318,26 +270,21 @@ impl<'a> World<'a> {
                     scripted.settled().await;
                 }
             }
-            let runs = self
-                .call(
-                    Method::GET,
-                    &format!("/_hubmock/runs?repository={}", self.repo),
-                    None,
-                    200,
-                )
-                .await?;
+            let filter = RunFilter {
+                repository: Some(self.repo.clone()),
+                ..RunFilter::default()
+            };
+            let runs = self.api.runs(&filter).await.map_err(|e| e.to_string())?;
             let mut busy = false;
-            for run in runs["runs"].as_array().into_iter().flatten() {
-                for (step, s) in run["steps"].as_array().into_iter().flatten().enumerate() {
-                    if s["delivered_at"].is_string() && s["delivery"].is_null() {
+            for run in &runs {
+                for step in 0..run.steps.len() {
+                    if run.delivery_in_flight(step) {
                         busy = true;
                         let remaining = deadline.saturating_duration_since(Instant::now());
-                        let path = format!(
-                            "/_hubmock/runs/{}?wait=delivered&step={step}&timeout_ms={}",
-                            run["id"],
-                            remaining.as_millis()
-                        );
-                        self.call(Method::GET, &path, None, 200).await?;
+                        self.api
+                            .wait_for_delivery(run.id, step, remaining)
+                            .await
+                            .map_err(|e| e.to_string())?;
                     }
                 }
             }
@@ -354,58 +301,59 @@ impl<'a> World<'a> {
     }
 
     /// The newest run of a pipeline.
-    async fn latest_run(&self, pipeline: &str) -> Result<Value, String> {
-        let path = format!(
-            "/_hubmock/runs?repository={}&pipeline={}",
-            self.repo,
-            slugify(pipeline)
-        );
-        let runs = self.call(Method::GET, &path, None, 200).await?;
-        runs["runs"]
-            .get(0)
-            .cloned()
+    async fn latest_run(&self, pipeline: &str) -> Result<Run, String> {
+        let filter = RunFilter {
+            repository: Some(self.repo.clone()),
+            pipeline: Some(slugify(pipeline)),
+            status: None,
+        };
+        let runs = self.api.runs(&filter).await.map_err(|e| e.to_string())?;
+        runs.into_iter()
+            .next()
             .ok_or_else(|| format!("pipeline `{pipeline}` has no run yet (was there a push?)"))
     }
 
-    async fn wait_finished(&self, run: &Value, timeout: Duration) -> Result<Value, String> {
-        let path = format!(
-            "/_hubmock/runs/{}?wait=finished&timeout_ms={}",
-            run["id"],
-            timeout.as_millis()
-        );
-        self.call(Method::GET, &path, None, 200).await
+    /// What was sent to a receiver.
+    fn deliveries_to(&self, receiver: &str) -> DeliveryFilter {
+        DeliveryFilter {
+            run: None,
+            url: Some(self.receivers[receiver].url.clone()),
+        }
+    }
+
+    async fn wait_finished(&self, run: &Run, timeout: Duration) -> Result<Run, String> {
+        self.api
+            .wait_for_run(run.id, timeout)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), String> {
         match step {
             Step::Push(push) => {
-                let mut body = json!({});
-                if let Some(tag) = &push.tag {
-                    body["tag"] = json!(tag);
-                }
-                if let Some(pusher) = &push.pusher {
-                    body["pusher"] = json!(pusher);
-                }
-                if let Some(images) = &push.images {
-                    body["images"] = json!(images);
-                }
-                if let Some(media_type) = &push.media_type {
-                    body["media_type"] = json!(media_type);
-                }
-                let path = format!("/_hubmock/repositories/{}/push", self.repo);
-                self.call(Method::POST, &path, Some(body), 202).await?;
+                let push = PushRequest {
+                    tag: push.tag.clone(),
+                    pusher: push.pusher.clone(),
+                    images: push.images.clone().unwrap_or_default(),
+                    media_type: push.media_type.clone(),
+                };
+                self.api
+                    .push_with(&self.repo, &push)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(())
             }
             Step::ExpectDelivery(expect) => {
                 let number = self.matched.get(&expect.receiver).copied().unwrap_or(0) + 1;
-                let url = &self.receivers[&expect.receiver].url;
-                let path = format!(
-                    "/_hubmock/deliveries?url={}&min={number}&timeout_ms={}",
-                    encode(url),
-                    self.expect_timeout.as_millis()
-                );
-                let found = self.call(Method::GET, &path, None, 200).await?;
-                let deliveries = found["deliveries"].as_array().cloned().unwrap_or_default();
+                let deliveries = self
+                    .api
+                    .wait_for_deliveries(
+                        &self.deliveries_to(&expect.receiver),
+                        number,
+                        self.expect_timeout,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let Some(delivery) = deliveries.get(number - 1) else {
                     return Err(format!(
                         "receiver `{}` got {} deliveries within {}; expected delivery number {number}",
@@ -415,7 +363,7 @@ impl<'a> World<'a> {
                     ));
                 };
                 self.matched.insert(expect.receiver.clone(), number);
-                let payload = &delivery["request_body"];
+                let payload = &request_body(delivery.request_body.get());
                 let mut problems = Vec::new();
                 if let Some(expected) = &expect.payload {
                     problems.extend(subset_diff(expected, payload));
@@ -437,33 +385,42 @@ impl<'a> World<'a> {
             }
             Step::ExpectNoDelivery(expect) => {
                 self.settle().await?;
-                let url = &self.receivers[&expect.receiver].url;
-                let path = format!("/_hubmock/deliveries?url={}", encode(url));
-                let found = self.call(Method::GET, &path, None, 200).await?;
-                let deliveries = found["deliveries"].as_array().cloned().unwrap_or_default();
+                let deliveries = self
+                    .api
+                    .deliveries(&self.deliveries_to(&expect.receiver))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let expected = self.matched.get(&expect.receiver).copied().unwrap_or(0);
                 match deliveries.get(expected) {
                     None => Ok(()),
                     Some(extra) => Err(format!(
                         "receiver `{}` got a delivery it should not have (run {}, step {}): {}",
-                        expect.receiver, extra["run_id"], extra["step"], extra["request_body"]
+                        expect.receiver,
+                        extra.run_id,
+                        extra.step,
+                        request_body(extra.request_body.get())
                     )),
                 }
             }
             Step::Callback(callback) => {
                 let run = self.latest_run(&callback.pipeline).await?;
-                let url = run["steps"][callback.step - 1]["callback_url"]
-                    .as_str()
+                let url = &run
+                    .steps
+                    .get(callback.step - 1)
                     .ok_or_else(|| {
                         format!(
                             "the latest run of `{}` has no step {}",
                             callback.pipeline, callback.step
                         )
                     })?
-                    .to_owned();
-                let (status, answer) = self
-                    .exchange(Method::POST, &url, Some(callback.body.clone()))
-                    .await?;
+                    .callback_url;
+                let (status, answer) = match self.api.send_callback(url, &callback.body).await {
+                    Ok(answer) => (200, answer),
+                    Err(err) => match err.status() {
+                        Some(status) => (status, err.json()),
+                        None => return Err(err.to_string()),
+                    },
+                };
                 let expected = callback.expect_status.unwrap_or(200);
                 if status != expected {
                     return Err(format!(
@@ -490,19 +447,16 @@ impl<'a> World<'a> {
                     run = self.wait_finished(&run, self.expect_timeout).await?;
                 }
                 let mut problems = Vec::new();
-                if run["status"] != expect.status.as_str() {
+                if status_word(run.status) != expect.status {
                     problems.push(format!(
                         "status: expected {}, got {}",
-                        expect.status, run["status"]
+                        expect.status,
+                        json!(run.status)
                     ));
                 }
                 if let Some(steps) = &expect.steps {
-                    let actual: Vec<&str> = run["steps"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|s| s["status"].as_str().unwrap_or("?"))
-                        .collect();
+                    let actual: Vec<String> =
+                        run.steps.iter().map(|s| status_word(s.status)).collect();
                     if actual != *steps {
                         problems.push(format!(
                             "steps: expected [{}], got [{}]",
@@ -516,25 +470,20 @@ impl<'a> World<'a> {
                 } else {
                     Err(format!(
                         "run {} of pipeline `{}`: {}",
-                        run["id"],
+                        run.id,
                         expect.pipeline,
                         problems.join("; ")
                     ))
                 }
             }
             Step::ExpectHistory(expect) => {
-                let path = format!(
-                    "/v2/repositories/{}/webhook_pipeline/{}/history/?page_size=1000",
-                    self.repo,
-                    slugify(&expect.pipeline)
-                );
-                let page = self.call(Method::GET, &path, None, 200).await?;
-                let statuses: Vec<&str> = page["results"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| r["status"].as_str().unwrap_or("?"))
-                    .collect();
+                let history = self
+                    .api
+                    .history(&self.repo, &slugify(&expect.pipeline))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let statuses: Vec<String> =
+                    history.iter().map(|run| status_word(run.status)).collect();
                 if let Some(count) = expect.count {
                     if statuses.len() != count {
                         return Err(format!(
@@ -561,15 +510,11 @@ impl<'a> World<'a> {
                     .await?;
                 Ok(())
             }
-            Step::DeletePipeline(target) => {
-                let path = format!(
-                    "/v2/repositories/{}/webhook_pipeline/{}/",
-                    self.repo,
-                    slugify(&target.pipeline)
-                );
-                self.call(Method::DELETE, &path, None, 204).await?;
-                Ok(())
-            }
+            Step::DeletePipeline(target) => self
+                .api
+                .delete_pipeline(&self.repo, &slugify(&target.pipeline))
+                .await
+                .map_err(|e| e.to_string()),
             Step::WaitForTimeout(target) => {
                 let Some(callback_timeout) = self.callback_timeout else {
                     return Err(
@@ -580,17 +525,14 @@ impl<'a> World<'a> {
                 let run = self
                     .wait_finished(&run, callback_timeout + self.expect_timeout)
                     .await?;
-                let timed_out = run["steps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|s| s["status"] == "timed_out");
-                if timed_out {
+                if run.steps.iter().any(|s| s.status == StepStatus::TimedOut) {
                     Ok(())
                 } else {
                     Err(format!(
                         "run {} of `{}` ended {} without a timed-out step",
-                        run["id"], target.pipeline, run["status"]
+                        run.id,
+                        target.pipeline,
+                        json!(run.status)
                     ))
                 }
             }
@@ -598,14 +540,7 @@ impl<'a> World<'a> {
     }
 }
 
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// A delivery's request body as JSON, to compare and to show (it was sent as JSON).
+fn request_body(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
