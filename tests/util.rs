@@ -1,5 +1,6 @@
-//! Shared helpers: an emulator per test, a small HTTP client that prints everything on
-//! failure, and webhook receivers on listeners each test binds itself.
+//! Shared helpers: an emulator per test with hubmock's typed client for setting up, a small
+//! HTTP client that prints everything on failure, and webhook receivers on listeners each test
+//! binds itself.
 
 #![allow(dead_code)]
 
@@ -12,10 +13,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hubmock::net::AcceptLoop;
-use hubmock::{Config, Hub};
+use hubmock::{ApiClient, ApiError, Config, Hub, PipelineSpec, RepoName, WebhookSpec};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wiremock::MockServer;
@@ -176,10 +178,12 @@ impl Http {
     }
 }
 
-/// An emulator for one test, with a client for it.
+/// An emulator for one test, with clients for it: `api` for the calls a test sets up with,
+/// `http` for the requests whose raw answer it asserts on.
 pub struct TestHub {
     pub hub: Hub,
     pub http: Http,
+    pub api: ApiClient,
 }
 
 impl TestHub {
@@ -192,18 +196,13 @@ impl TestHub {
     pub async fn with(config: Config) -> TestHub {
         let hub = Hub::start_with(config).await;
         let http = Http::new(&hub.uri());
-        TestHub { hub, http }
+        let api = ApiClient::new(&hub.uri());
+        TestHub { hub, http, api }
     }
 
     /// Creates `ns/name` through the control API.
     pub async fn repository(&self, ns: &str, name: &str) -> Value {
-        self.http
-            .post(
-                "/_hubmock/repositories",
-                json!({"namespace": ns, "name": name}),
-            )
-            .await
-            .expect(201)
+        as_json(self.api.create_repository(ns, name).await)
     }
 
     /// Creates a pipeline through the Hub API with one webhook per URL.
@@ -214,19 +213,21 @@ impl TestHub {
         urls: &[String],
         expect_final: bool,
     ) -> Value {
-        let webhooks: Vec<Value> = urls
+        let webhooks = urls
             .iter()
             .enumerate()
-            .map(|(i, url)| json!({"name": format!("hook {i}"), "hook_url": url}))
+            .map(|(i, url)| WebhookSpec {
+                name: format!("hook {i}"),
+                hook_url: url.clone(),
+            })
             .collect();
-        self.http
-            .post(
-                &format!("/v2/repositories/{repo}/webhook_pipeline/"),
-                json!({"name": name, "expect_final_callback": expect_final,
-                       "webhooks": webhooks, "registry": "registry-1.docker.io"}),
-            )
-            .await
-            .expect(201)
+        let spec = PipelineSpec {
+            name: Some(name.to_owned()),
+            expect_final_callback: Some(expect_final),
+            webhooks: Some(webhooks),
+            payload_format: None,
+        };
+        as_json(self.api.create_pipeline(&repo_name(repo), spec).await)
     }
 
     /// Creates `acme/app` with one pipeline of these hooks, pushes `v1` and answers its run.
@@ -239,28 +240,14 @@ impl TestHub {
 
     /// Pushes a tag through the control API; answers the runs started.
     pub async fn push(&self, repo: &str, tag: &str) -> Vec<Value> {
-        let body = self
-            .http
-            .post(
-                &format!("/_hubmock/repositories/{repo}/push"),
-                json!({"tag": tag}),
-            )
-            .await
-            .expect(202);
-        body["runs"].as_array().expect("runs").clone()
+        let runs = self.api.push(&repo_name(repo), tag).await;
+        as_json(runs).as_array().expect("runs").clone()
     }
 
     /// Long-polls a run until it is finished.
     pub async fn finished(&self, run: &Value) -> Value {
-        let id = &run["id"];
-        let run = self
-            .http
-            .get(&format!(
-                "/_hubmock/runs/{id}?wait=finished&timeout_ms={}",
-                WAIT.as_millis()
-            ))
-            .await
-            .expect(200);
+        let id = run_id(run);
+        let run = as_json(self.api.wait_for_run(id, WAIT).await);
         assert_ne!(
             run["status"], "pending",
             "run {id} still pending after {WAIT:?}: {run:#}"
@@ -270,15 +257,8 @@ impl TestHub {
 
     /// Long-polls a run until the step's delivery was answered.
     pub async fn delivered(&self, run: &Value, step: usize) -> Value {
-        let id = &run["id"];
-        let run = self
-            .http
-            .get(&format!(
-                "/_hubmock/runs/{id}?wait=delivered&step={step}&timeout_ms={}",
-                WAIT.as_millis()
-            ))
-            .await
-            .expect(200);
+        let id = run_id(run);
+        let run = as_json(self.api.wait_for_delivery(id, step, WAIT).await);
         assert!(
             !run["steps"][step]["delivery"].is_null() || run["status"] != "pending",
             "step {step} of run {id} not delivered after {WAIT:?}: {run:#}"
@@ -297,8 +277,27 @@ impl TestHub {
 
     /// The whole state, to show that a bad request changed nothing.
     pub async fn state(&self) -> Value {
-        self.http.get("/_hubmock/state").await.expect(200)
+        as_json(self.api.export_state().await)
     }
+}
+
+/// What a typed call answered, as the JSON the API shows (tests index into it); a failed call
+/// panics with the whole exchange.
+fn as_json<T: Serialize>(answer: Result<T, ApiError>) -> Value {
+    let value = answer.unwrap_or_else(|err| panic!("{err}"));
+    serde_json::to_value(value).expect("API values serialise")
+}
+
+/// `ns/name` as a repository name.
+fn repo_name(repo: &str) -> RepoName {
+    RepoName::parse(repo).unwrap_or_else(|_| panic!("{repo:?} is not namespace/name"))
+}
+
+/// The id of a run, as the JSON the API shows.
+fn run_id(run: &Value) -> u64 {
+    run["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a run: {run:#}"))
 }
 
 /// A wiremock server on a listener this test bound itself, so a late delivery can never reach
