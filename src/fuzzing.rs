@@ -45,6 +45,9 @@
 //!   paused clock would let them wait in virtual time, but it needs tokio's `test-util`
 //!   feature, which the library does not build with.)
 //! - `HUBMOCK_FUZZ_TRACE=1` prints every request and its answer ([`TRACE`]).
+//!
+//! Over 500 lines on purpose: five small targets, and the router target's request-script
+//! interpreter with the promises it checks after every answer, which only it uses.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -30,6 +30,10 @@
 //! assert!(report.passed());
 //! # }
 //! ```
+//!
+//! Over 500 lines on purpose: the options, the case loop, the verdict on each answer and the
+//! shrinking report belong to one command; the payload strategies and the callback listener
+//! have their own files.
 
 mod listener;
 pub mod strategy;

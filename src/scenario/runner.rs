@@ -1,5 +1,8 @@
 //! Running a scenario: a fresh emulator, its receivers, then each step in order, through the
 //! emulator's real HTTP surfaces.
+//!
+//! Over 500 lines on purpose: one method per step kind of the scenario format, and the
+//! expectation checks they share; the format is documented step by step in scenarios/README.md.
 
 use std::collections::BTreeMap;
 use std::fmt;
