@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fields::FieldErrors;
+use super::fields::{is_absolute_http_url, FieldErrors};
 use super::format::PayloadFormat;
 use super::time::Timestamp;
 
@@ -89,6 +89,20 @@ impl PipelineSpec {
             ),
             payload_format: None,
         }
+    }
+}
+
+/// Checks a hook URL: at most [`MAX_HOOK_URL`] characters, an absolute http(s) URL. Docker
+/// Hub answers "Invalid value." for every kind of bad URL *(observed)*; the length limit gets
+/// the framework's own message so the user sees which rule it is.
+pub(crate) fn check_hook_url(errors: &mut FieldErrors, url: &str) {
+    if url.chars().count() > MAX_HOOK_URL {
+        errors.add(
+            "hook_url",
+            format!("Ensure this field has no more than {MAX_HOOK_URL} characters."),
+        );
+    } else if !is_absolute_http_url(url) {
+        errors.add("hook_url", "Invalid value.");
     }
 }
 

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::fields::FieldErrors;
 use super::time::Timestamp;
 
+/// Longest short description of a repository.
+pub const MAX_DESCRIPTION: usize = 100;
+
 /// The namespace of official images, whose URLs are `/_/{name}/` rather than `/u/library/{name}/`.
 pub const LIBRARY: &str = "library";
 

@@ -5,11 +5,9 @@
 
 use serde_json::{json, Value};
 
-use crate::model::fields::{
-    expect_object, is_absolute_http_url, type_name, FieldErrors, Fields, REQUIRED,
-};
-use crate::model::pipeline::{check_name, Pipeline, PipelineSpec, WebhookSpec, MAX_HOOK_URL};
-use crate::model::repository::{RepoName, Repository};
+use crate::model::fields::{expect_object, type_name, FieldErrors, Fields, REQUIRED};
+use crate::model::pipeline::{check_hook_url, check_name, Pipeline, PipelineSpec, WebhookSpec};
+use crate::model::repository::{RepoName, Repository, MAX_DESCRIPTION};
 
 impl PipelineSpec {
     /// Reads a request body the way real clients send it; `creating` makes `name` and
@@ -116,16 +114,7 @@ fn webhook_from_json(item: &Value) -> Result<WebhookSpec, FieldErrors> {
         check_name(&mut fields.errors, "name", name);
     }
     if let Some(url) = &hook_url {
-        // Docker Hub answers "Invalid value." for every kind of bad URL *(observed)*; the
-        // length limit gets the framework's own message so the user sees which rule it is.
-        if url.chars().count() > MAX_HOOK_URL {
-            fields.errors.add(
-                "hook_url",
-                format!("Ensure this field has no more than {MAX_HOOK_URL} characters."),
-            );
-        } else if !is_absolute_http_url(url) {
-            fields.errors.add("hook_url", "Invalid value.");
-        }
+        check_hook_url(&mut fields.errors, url);
     }
     let errors = fields.errors;
     match (name, hook_url) {
@@ -153,7 +142,7 @@ impl Repository {
         let comment_count = fields.count("comment_count");
         let status = fields.string("status");
         if let Some(description) = &description {
-            fields.max_chars("description", description, 100);
+            fields.max_chars("description", description, MAX_DESCRIPTION);
         }
         let mut errors = fields.errors;
         let (Some(namespace), Some(name)) = (namespace, name) else {

@@ -176,9 +176,7 @@ impl Store {
 
     /// A step's callback timer ran out (R9).
     pub fn callback_timed_out(&self, run_id: u64, step: usize, hook_id: &str) {
-        let dispatch_key = (run_id, step, hook_id);
         let _ = self.commit(|state, changes| {
-            let (run_id, step, hook_id) = dispatch_key;
             if !state.is_current(run_id, step, hook_id) {
                 return Ok(());
             }
