@@ -71,7 +71,7 @@ use crate::store::{Dispatch, RunFilter, Store, Work};
 /// A target's body: arbitrary bytes in, a panic only when an invariant breaks.
 pub type Target = fn(&[u8]);
 
-/// Every target by name, as `fuzz/fuzz_targets/` and `fuzz/corpus/` name them.
+/// Every target by name, as `fuzz/fuzz_targets/` and `fuzz/seeds/` name them.
 pub const TARGETS: &[(&str, Target)] = &[
     ("payload", payload),
     ("callback", callback),

@@ -44,6 +44,7 @@
 //! - [`net`]: the one accept loop behind every listener (server, receivers, tests).
 //! - [`scenario`]: YAML scenarios: format, loader, runner, reports.
 //! - [`fuzz_receiver`]: `hubmock fuzz-receiver`, generated payloads against a user's receiver.
+//! - `fuzzing` (with the `fuzzing` feature): the bodies of the cargo-fuzz targets in `fuzz/`.
 //! - [`Config`], [`Error`]: options of one instance; the domain's errors.
 //!
 //! ARCHITECTURE.md at the repository's root is the longer map: where each rule lives and
@@ -56,7 +57,9 @@ pub mod config;
 mod delivery;
 pub mod error;
 pub mod fuzz_receiver;
-#[doc(hidden)]
+// Only the fuzz crate and the corpus replay (tests/fuzz_replay.rs, through the self
+// dev-dependency in Cargo.toml) need the target bodies; a user of the library never does.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod hub;
 pub mod model;

@@ -1,7 +1,8 @@
 //! Replays every committed fuzz input through the same target bodies the fuzzer runs
-//! (`hubmock::fuzzing`), on the stable toolchain: the seed corpora in `fuzz/corpus/<target>/`
-//! and the crash files pinned in `fuzz/regressions/<target>/`. A crash, once pinned, stays
-//! fixed.
+//! (`hubmock::fuzzing`, which the self dev-dependency in Cargo.toml turns on for tests), on
+//! the stable toolchain: the seeds in `fuzz/seeds/<target>/` and the crash files pinned in
+//! `fuzz/regressions/<target>/`. A crash, once pinned, stays fixed. What a local fuzzing run
+//! adds to `fuzz/corpus/` (ignored by git) is not replayed.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ fn inputs(folder: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Runs every input of `kind` (`corpus` or `regressions`) through its target and reports all
+/// Runs every input of `kind` (`seeds` or `regressions`) through its target and reports all
 /// the files that panic at once, each with its target and path.
 fn replay(kind: &str) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,8 +60,8 @@ fn replay(kind: &str) -> usize {
 
 #[test]
 fn every_seed_of_every_corpus_passes_its_target() {
-    let count = replay("corpus");
-    assert!(count > 0, "no corpus found under fuzz/corpus/");
+    let count = replay("seeds");
+    assert!(count > 0, "no seeds found under fuzz/seeds/");
 }
 
 #[test]
@@ -73,8 +74,8 @@ fn every_target_has_a_seed_corpus_and_a_regressions_folder() {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     for (name, _) in TARGETS {
         assert!(
-            !inputs(&fuzz.join("corpus").join(name)).is_empty(),
-            "fuzz/corpus/{name}/ has no seeds"
+            !inputs(&fuzz.join("seeds").join(name)).is_empty(),
+            "fuzz/seeds/{name}/ has no seeds"
         );
         assert!(
             fuzz.join("regressions").join(name).is_dir(),
