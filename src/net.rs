@@ -24,11 +24,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -137,4 +139,41 @@ where
     }
     connection.as_mut().graceful_shutdown();
     let _ = connection.await;
+}
+
+/// Reads one HTTP/1 request from a raw stream, for receivers that write their answer by hand:
+/// the head, then as many body bytes as its `Content-Length` says (at most `limit`). Answers
+/// the body, or `None` if the peer went away first or the head grew past `limit`. Chunked
+/// bodies are not read: hubmock's deliveries always carry a length.
+pub async fn read_request_body(stream: &mut TcpStream, limit: usize) -> Option<Bytes> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0)
+                .min(limit);
+            let start = end + 4;
+            while buf.len() < start + length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some(Bytes::copy_from_slice(&buf[start..start + length]));
+        }
+        if buf.len() > limit {
+            return None;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }

@@ -12,18 +12,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hubmock::net::AcceptLoop;
+use hubmock::net::{read_request_body, AcceptLoop};
 use hubmock::{ApiClient, ApiError, Config, Hub, PipelineSpec, RepoName, WebhookSpec};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use wiremock::MockServer;
 
 /// How long a test waits for a run before it gives up (never reached when things work).
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Largest request a RawReceiver reads; far above any payload hubmock sends.
+const RAW_REQUEST_LIMIT: usize = 16 * 1024 * 1024;
 
 /// An HTTP answer, printed whole when an assertion about it fails.
 pub struct Resp {
@@ -362,39 +365,16 @@ impl RawReceiver {
     }
 }
 
-/// Reads one request (head, then as many body bytes as Content-Length says) and writes back
-/// what `respond` makes of its body; `None` drops the connection.
+/// Reads one request and writes back what `respond` makes of its body; `None` drops the
+/// connection.
 async fn answer_raw<F, Fut>(mut stream: TcpStream, respond: F)
 where
     F: FnOnce(Bytes) -> Fut,
     Fut: std::future::Future<Output = Option<Vec<u8>>>,
 {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let (head_end, length) = loop {
-        let n = stream.read(&mut chunk).await.unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            break (pos + 4, length);
-        }
+    let Some(body) = read_request_body(&mut stream, RAW_REQUEST_LIMIT).await else {
+        return;
     };
-    while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).await.unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = Bytes::copy_from_slice(&buf[head_end..head_end + length]);
     if let Some(answer) = respond(body).await {
         let _ = stream.write_all(&answer).await;
         let _ = stream.shutdown().await;

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::format::{CallbackDef, Fault, ReceiverDef, When};
 use crate::client::HttpClient;
-use crate::net::AcceptLoop;
+use crate::net::{read_request_body, AcceptLoop};
 
 /// Largest request a scripted receiver reads.
 const REQUEST_LIMIT: usize = 2 * 1024 * 1024;
@@ -82,42 +82,8 @@ impl ScriptedReceiver {
     }
 }
 
-/// Reads one request (head and Content-Length body); `None` if the peer went away.
-async fn read_request(stream: &mut TcpStream) -> Option<Bytes> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0)
-                .min(REQUEST_LIMIT);
-            let start = end + 4;
-            while buf.len() < start + length {
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Some(Bytes::copy_from_slice(&buf[start..start + length]));
-        }
-        if buf.len() > REQUEST_LIMIT {
-            return None;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
-    let Some(body) = read_request(&mut stream).await else {
+    let Some(body) = read_request_body(&mut stream, REQUEST_LIMIT).await else {
         return;
     };
     let delivery = {
