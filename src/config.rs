@@ -28,6 +28,10 @@ pub struct Config {
     pub delivery_log_limit: usize,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
+    /// How many runs may be pending at once; a push that would start more is refused (`503`),
+    /// so no hook configuration (a receiver that pushes on every delivery, say) can grow the
+    /// work without bound.
+    pub max_pending_runs: usize,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             implicit_repositories: true,
             delivery_log_limit: 10_000,
             shutdown_grace: Duration::from_secs(5),
+            max_pending_runs: 10_000,
         }
     }
 }
@@ -86,6 +91,12 @@ impl Config {
     /// Whether a push creates an unknown repository.
     pub fn with_implicit_repositories(mut self, on: bool) -> Self {
         self.implicit_repositories = on;
+        self
+    }
+
+    /// Sets how many runs may be pending at once.
+    pub fn with_max_pending_runs(mut self, max: usize) -> Self {
+        self.max_pending_runs = max;
         self
     }
 

@@ -23,6 +23,11 @@ pub const RESPONSE_BODY_LIMIT: usize = 4096;
 /// The `User-Agent` of deliveries.
 pub const USER_AGENT: &str = concat!("hubmock/", env!("CARGO_PKG_VERSION"));
 
+/// The header every delivery carries, `{instance}/{run}/{step}`, so that hubmock recognises
+/// its own deliveries when a hook URL points back at it and refuses to act on them (a push
+/// endpoint as a hook URL would otherwise start runs without bound).
+pub const DELIVERY_HEADER: &str = "x-hubmock-delivery";
+
 /// Runs the engine until `cancel` fires: every queued delivery and timer gets a task on
 /// `tracker`. The engine decides nothing: the chain ([`crate::model::chain`]) said what to do.
 pub async fn run(
@@ -97,7 +102,9 @@ pub async fn run(
             if !store.sending(&dispatch) {
                 return;
             }
-            let record = deliver(&client, &dispatch, store.config().delivery_timeout).await;
+            let marker = store.delivery_marker(&dispatch);
+            let timeout = store.config().delivery_timeout;
+            let record = deliver(&client, &dispatch, &marker, timeout).await;
             store.delivered(&dispatch, record);
         });
     }
@@ -115,19 +122,31 @@ fn host_of(url: &str) -> String {
 }
 
 /// POSTs one payload and describes how it went. Never fails: every problem is a result.
-async fn deliver(client: &HttpClient, dispatch: &Dispatch, timeout: Duration) -> DeliveryRecord {
+async fn deliver(
+    client: &HttpClient,
+    dispatch: &Dispatch,
+    marker: &str,
+    timeout: Duration,
+) -> DeliveryRecord {
     let json = dispatch.payload.to_json();
+    // Every header is set here, so the log shows the request exactly as it was sent.
     let mut headers = BTreeMap::new();
+    headers.insert("accept".to_owned(), "*/*".to_owned());
     headers.insert("content-type".to_owned(), "application/json".to_owned());
     headers.insert("content-length".to_owned(), json.get().len().to_string());
+    if let Ok(uri) = dispatch.url.parse::<http::Uri>() {
+        if let Some(authority) = uri.authority() {
+            headers.insert("host".to_owned(), authority.as_str().to_owned());
+        }
+    }
     headers.insert("user-agent".to_owned(), USER_AGENT.to_owned());
+    headers.insert(DELIVERY_HEADER.to_owned(), marker.to_owned());
     let sent = Timestamp::now();
     let started = tokio::time::Instant::now();
     let body = Bytes::copy_from_slice(json.get().as_bytes());
     let headers_list: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain([("accept", "*/*")])
         .collect();
     let post = client.send(
         Method::POST,

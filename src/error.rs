@@ -25,6 +25,8 @@ pub enum Error {
     NotFound(Missing),
     /// It exists already.
     Conflict(String),
+    /// Too much work is pending to take more now; try again once some has finished.
+    Busy(String),
 }
 
 /// What was looked for and not found.
@@ -81,7 +83,8 @@ impl fmt::Display for Error {
             Error::BadRequest(detail)
             | Error::Unauthorized(detail)
             | Error::Forbidden(detail)
-            | Error::Conflict(detail) => f.write_str(detail),
+            | Error::Conflict(detail)
+            | Error::Busy(detail) => f.write_str(detail),
             Error::NotFound(missing) => missing.fmt(f),
             Error::UpdateNotAllowed => f.write_str("Update not allowed"),
         }

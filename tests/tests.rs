@@ -9,6 +9,7 @@ mod double;
 mod errors;
 mod fuzz_receiver;
 mod fuzz_replay;
+mod hostile;
 mod hub_api;
 mod model;
 mod payload;

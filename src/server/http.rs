@@ -48,6 +48,17 @@ pub enum HttpError {
     PayloadTooLarge(usize),
     /// The body broke off.
     BodyBroken(String),
+    /// The request is one of this emulator's own deliveries: a hook URL points back at it.
+    OwnDelivery {
+        /// The run whose delivery it is.
+        run_id: u64,
+        /// Its step (0-based).
+        step: usize,
+        /// The method used.
+        method: Method,
+        /// The path the hook URL named.
+        path: String,
+    },
 }
 
 impl From<Error> for HttpError {
@@ -77,6 +88,17 @@ impl fmt::Display for HttpError {
                 write!(f, "Request body is larger than the limit of {limit} bytes.")
             }
             HttpError::BodyBroken(error) => write!(f, "Could not read the request body: {error}"),
+            HttpError::OwnDelivery {
+                run_id,
+                step,
+                method,
+                path,
+            } => write!(
+                f,
+                "This request is hubmock's own delivery of run {run_id}, step {step}: its hook URL \
+                 points back at hubmock ({method} {path}), which would make the emulator drive \
+                 itself, so hubmock does not act on it. Point the webhook at a receiver instead."
+            ),
         }
     }
 }
@@ -338,6 +360,7 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
             ),
             Error::NotFound(missing) => (StatusCode::NOT_FOUND, detail(missing.to_string())),
             Error::Conflict(text) => (StatusCode::CONFLICT, detail(text.clone())),
+            Error::Busy(text) => (StatusCode::SERVICE_UNAVAILABLE, detail(text.clone())),
         },
         HttpError::NoRoute { .. } | HttpError::PayloadTooLarge(_) | HttpError::BodyBroken(_) => {
             let status = match error {
@@ -350,6 +373,7 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
         HttpError::MethodNotAllowed { .. } => {
             (StatusCode::METHOD_NOT_ALLOWED, detail(error.to_string()))
         }
+        HttpError::OwnDelivery { .. } => (StatusCode::LOOP_DETECTED, detail(error.to_string())),
     };
     let mut response = json_response(status, &body);
     match error {
@@ -357,6 +381,11 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
+        }
+        HttpError::Domain(Error::Busy(_)) => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         HttpError::Domain(Error::Unauthorized(_)) => {
             response.headers_mut().insert(

@@ -9,6 +9,8 @@ pub(crate) mod http;
 mod routes;
 pub mod wire;
 
+/// The whole router in process, for the router's fuzz target.
+#[cfg(feature = "fuzzing")]
 pub(crate) use routes::handle;
 
 use std::convert::Infallible;

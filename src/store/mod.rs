@@ -87,6 +87,8 @@ impl Changes {
 
 struct Shared {
     state: Mutex<State>,
+    /// Names this emulator in the marker its deliveries carry.
+    instance: String,
     config: Config,
     public_url: String,
     users: Vec<(String, String)>,
@@ -109,6 +111,7 @@ impl Store {
         let store = Store {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
+                instance: crate::model::ids::random_hex(16),
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 config,
                 users,
@@ -122,6 +125,22 @@ impl Store {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The value of the marker header a delivery carries: `{instance}/{run}/{step}`.
+    pub fn delivery_marker(&self, dispatch: &Dispatch) -> String {
+        format!(
+            "{}/{}/{}",
+            self.shared.instance, dispatch.run_id, dispatch.step
+        )
+    }
+
+    /// If `marker` is one of this emulator's own delivery markers, the run and step it
+    /// names. Another hubmock's deliveries are ordinary requests.
+    pub fn own_delivery(&self, marker: &str) -> Option<(u64, usize)> {
+        let rest = marker.strip_prefix(self.shared.instance.as_str())?;
+        let (run, step) = rest.strip_prefix('/')?.split_once('/')?;
+        Some((run.parse().ok()?, step.parse().ok()?))
     }
 
     /// The base of URLs in payloads.
@@ -154,6 +173,9 @@ impl Store {
         let result = change(&mut state, &mut changes);
         for (run_id, effects) in &changes.runs {
             for effect in effects {
+                if let Effect::Finished { .. } = effect {
+                    state.pending = state.pending.saturating_sub(1);
+                }
                 if let Some(work) = self.work_for(&state, *run_id, *effect) {
                     // Sent under the lock so the engine sees work in the order it was decided;
                     // an unbounded send never blocks. The engine is gone only while shutting

@@ -66,7 +66,21 @@ impl Store {
         let now = Timestamp::now();
         let implicit = self.shared.config.implicit_repositories;
         let default_format = self.shared.config.payload_format;
+        let max_pending = self.shared.config.max_pending_runs;
         self.commit(|state, changes| {
+            // Checked before anything changes: a refused push leaves the state as it was.
+            let starting = state
+                .repositories
+                .get(name)
+                .map_or(0, |e| e.pipelines.len());
+            if starting > 0 && state.pending + starting > max_pending {
+                return Err(Error::Busy(format!(
+                    "hubmock has {} runs pending, and this push would start {starting} more: \
+                     over the limit of {max_pending} (--max-pending-runs). Let some finish (or \
+                     delete their pipelines) and push again.",
+                    state.pending
+                )));
+            }
             if !state.repositories.contains_key(name) {
                 if !implicit {
                     return Err(Error::NotFound(Missing::Repository(name.clone())));
@@ -93,6 +107,7 @@ impl Store {
                 ids::new_hook_id,
             );
             state.ids.run = next_id;
+            state.pending += started.len();
             let mut runs = Vec::with_capacity(started.len());
             for (run, effects) in started {
                 state.index_hooks(&run);

@@ -66,6 +66,7 @@ impl Store {
 
     /// The whole state as a JSON value (to compare or edit; numbers keep their value, not
     /// their written form — [`Store::export_json`] keeps both).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn export(&self) -> Value {
         serde_json::from_str(self.export_json().get()).expect("the export is valid JSON")
     }
@@ -150,6 +151,7 @@ impl Store {
             delivery: snapshot.deliveries.iter().map(|d| d.id).max().unwrap_or(0),
         };
         fresh.deliveries = snapshot.deliveries;
+        fresh.count_pending();
         Ok(fresh)
     }
 }

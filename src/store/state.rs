@@ -48,6 +48,8 @@ pub(crate) struct State {
     pub(crate) runs: BTreeMap<u64, Run>,
     pub(crate) deliveries: VecDeque<DeliveryRecord>,
     pub(crate) ids: Counters,
+    /// How many runs are pending; kept by the commit point from the chain's effects.
+    pub(crate) pending: usize,
     /// hook id -> (run id, step); derived from `runs`.
     pub(crate) hooks: HashMap<String, (u64, usize)>,
     /// login token -> user name.
@@ -90,6 +92,11 @@ impl State {
             .get(&run_id)
             .and_then(|run| run.steps().get(step))
             .is_some_and(|s| s.hook_id == hook_id)
+    }
+
+    /// Counts the pending runs afresh (after an import).
+    pub(crate) fn count_pending(&mut self) {
+        self.pending = self.runs.values().filter(|r| r.is_pending()).count();
     }
 
     pub(crate) fn index_hooks(&mut self, run: &Run) {

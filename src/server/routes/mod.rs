@@ -96,6 +96,9 @@ where
     let (parts, body) = request.into_parts();
     let mut req = Req::head(&parts);
     let path = req.path.clone();
+    if let Some(refusal) = own_delivery(store, &req) {
+        return Surface::Control.render(&refusal);
+    }
     let route = match route(&req.method, &path) {
         Ok(route) => route,
         Err(error) => return Surface::Control.render(&error),
@@ -132,6 +135,23 @@ async fn dispatch(
         Route::Deliveries => control::deliveries(store, req).await?,
         Route::Reset => control::reset(store),
         Route::State => return control::state(store, req).await,
+    })
+}
+
+/// A request that carries this emulator's own delivery marker: a hook URL points back at
+/// hubmock. Refused whatever its route, so no configuration can make the emulator feed itself.
+fn own_delivery(store: &Store, req: &Req) -> Option<HttpError> {
+    let marker = req
+        .headers
+        .get(crate::delivery::DELIVERY_HEADER)?
+        .to_str()
+        .ok()?;
+    let (run_id, step) = store.own_delivery(marker)?;
+    Some(HttpError::OwnDelivery {
+        run_id,
+        step,
+        method: req.method.clone(),
+        path: req.path.clone(),
     })
 }
 

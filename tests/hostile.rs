@@ -1,0 +1,95 @@
+//! Hostile peers and configurations: each stalls or fails only itself.
+
+use std::time::Duration;
+
+use hubmock::Config;
+use serde_json::json;
+
+use crate::util::{http_response, RawReceiver, TestHub};
+
+#[tokio::test]
+async fn a_hook_that_points_back_at_hubmock_fails_its_step_instead_of_looping() {
+    let hub = TestHub::start().await;
+    let own_push = format!("{}/_hubmock/repositories/acme/app/push", hub.hub.uri());
+    let run = hub.first_run("loop", &[own_push], false).await;
+    let run = hub.finished(&run).await;
+    assert_eq!(run["status"], "error", "{run:#}");
+    let step = &run["steps"][0];
+    assert_eq!(step["status"], "delivery_failed", "{run:#}");
+    assert_eq!(step["delivery"]["status"], 508, "{run:#}");
+    let said = step["delivery"]["response_body"].as_str().unwrap();
+    assert!(
+        said.contains("own delivery of run") && said.contains("points back at hubmock"),
+        "{said}"
+    );
+    // The refused delivery started nothing: one run, from the one push.
+    let runs = hub.http.get("/_hubmock/runs").await.expect(200);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs:#}");
+}
+
+#[tokio::test]
+async fn another_hubmocks_delivery_is_an_ordinary_request() {
+    // Two emulators chained on purpose: A's webhook pushes to B.
+    let (a, b) = (TestHub::start().await, TestHub::start().await);
+    b.repository("acme", "downstream").await;
+    let b_push = format!("{}/_hubmock/repositories/acme/downstream/push", b.hub.uri());
+    let run = a.first_run("chain", &[b_push], false).await;
+    let run = a.finished(&run).await;
+    assert_eq!(run["status"], "success", "{run:#}");
+    assert_eq!(run["steps"][0]["delivery"]["status"], 202, "{run:#}");
+}
+
+#[tokio::test]
+async fn a_push_over_the_pending_limit_is_a_503_that_changes_nothing() {
+    // A receiver that holds every delivery: runs stay pending.
+    let holds = RawReceiver::start(|_| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Some(http_response(200, ""))
+    })
+    .await;
+    let hub = TestHub::with(Config::default().with_auth(false).with_max_pending_runs(2)).await;
+    hub.repository("acme", "app").await;
+    hub.pipeline("acme/app", "held", &[holds.url()], false)
+        .await;
+    hub.push("acme/app", "v1").await;
+    hub.push("acme/app", "v2").await;
+    let before = hub.state().await;
+    let refused = hub
+        .http
+        .post("/_hubmock/repositories/acme/app/push", json!({"tag": "v3"}))
+        .await;
+    let body = refused.expect(503);
+    assert_eq!(
+        refused
+            .headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("2 runs pending") && detail.contains("--max-pending-runs"),
+        "{detail}"
+    );
+    assert_eq!(hub.state().await, before);
+}
+
+#[tokio::test]
+async fn deliveries_record_every_header_they_were_sent_with() {
+    let hub = TestHub::start().await;
+    let ok = RawReceiver::start(|_| async { Some(http_response(200, "")) }).await;
+    let run = hub.first_run("p", &[ok.url()], false).await;
+    hub.finished(&run).await;
+    let log = hub.http.get("/_hubmock/deliveries").await.expect(200);
+    let headers = &log["deliveries"][0]["request_headers"];
+    let host = ok
+        .url()
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(headers["host"], json!(host), "{headers:#}");
+    assert_eq!(headers["accept"], "*/*", "{headers:#}");
+    assert!(headers["x-hubmock-delivery"].is_string(), "{headers:#}");
+}
