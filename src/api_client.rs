@@ -356,14 +356,14 @@ impl ApiClient {
             tag: Some(tag.to_owned()),
             ..PushRequest::default()
         };
-        self.push_with(repository, &push).await
+        self.push_with(repository, push).await
     }
 
     /// Pushes with every detail given (`POST /_hubmock/repositories/{ns}/{repo}/push`).
     pub async fn push_with(
         &self,
         repository: &RepoName,
-        push: &PushRequest,
+        push: PushRequest,
     ) -> Result<Vec<Run>, ApiError> {
         let mut body = json!({});
         if let Some(tag) = &push.tag {

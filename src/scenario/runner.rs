@@ -341,7 +341,7 @@ impl<'a> World<'a> {
                     media_type: push.media_type.clone(),
                 };
                 self.api
-                    .push_with(&self.repo, &push)
+                    .push_with(&self.repo, push)
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(())
