@@ -13,12 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::client::HttpClient;
-use crate::model::format::PayloadFormat;
-use crate::model::pipeline::{PipelineSpec, Webhook};
+use crate::model::pipeline::PipelineSpec;
 use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::{Run, RunStatus, StepStatus};
-use crate::model::time::Timestamp;
+use crate::server::wire::PipelineView;
 use crate::store::{DeliveryFilter, DeliveryRecord, RunFilter};
 
 /// Every run status, in the order the documentation lists them.
@@ -50,29 +49,6 @@ pub(crate) fn status_word(status: impl Serialize) -> String {
         Ok(Value::String(word)) => word,
         other => unreachable!("a status serialises as a string, not {other:?}"),
     }
-}
-
-/// A pipeline as the Hub API shows it: the [`Pipeline`](crate::Pipeline) without its internal
-/// id.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PipelineView {
-    /// Its name, unique per repository.
-    pub name: String,
-    /// URL-safe form of the name, fixed at creation.
-    pub slug: String,
-    /// Whether a run waits for the last webhook's callback.
-    pub expect_final_callback: bool,
-    /// The chain, in order.
-    pub webhooks: Vec<Webhook>,
-    /// When it was created.
-    pub created: Timestamp,
-    /// When it last changed.
-    pub last_updated: Timestamp,
-    /// Who created it.
-    pub creator: String,
-    /// Payload shape for this pipeline *(ours)*; absent when it uses the server's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload_format: Option<PayloadFormat>,
 }
 
 /// A call of an [`ApiClient`] that did not get the answer it expects.

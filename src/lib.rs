@@ -73,7 +73,7 @@ mod store;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use api_client::{ApiClient, ApiError, PipelineView, RUN_STATUSES, STEP_STATUSES};
+pub use api_client::{ApiClient, ApiError, RUN_STATUSES, STEP_STATUSES};
 pub use config::Config;
 pub use error::{Error, Missing};
 pub use hub::{Expectation, Hub, HubBuilder};
@@ -84,4 +84,5 @@ pub use model::pipeline::{Pipeline, PipelineSpec, WebhookSpec};
 pub use model::push::{PushEvent, PushRequest};
 pub use model::repository::{RepoName, Repository};
 pub use model::run::{Run, RunStatus, Step, StepStatus};
+pub use server::wire::PipelineView;
 pub use store::{DeliveryFilter, DeliveryRecord, RunFilter, MAX_ID};

@@ -3,7 +3,12 @@
 //! not in the domain; the domain's own rules (name lengths, URL forms) are checked by the
 //! model's validators they call.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::model::format::PayloadFormat;
+use crate::model::pipeline::Webhook;
+use crate::model::time::Timestamp;
 
 use crate::model::fields::{expect_object, type_name, FieldErrors, Fields, REQUIRED};
 use crate::model::pipeline::{check_hook_url, check_name, Pipeline, PipelineSpec, WebhookSpec};
@@ -86,22 +91,42 @@ impl PipelineSpec {
     }
 }
 
+/// A pipeline as the Hub API shows it: the [`Pipeline`](crate::Pipeline) without its internal
+/// id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineView {
+    /// Its name, unique per repository.
+    pub name: String,
+    /// URL-safe form of the name, fixed at creation.
+    pub slug: String,
+    /// Whether a run waits for the last webhook's callback.
+    pub expect_final_callback: bool,
+    /// The chain, in order.
+    pub webhooks: Vec<Webhook>,
+    /// When it was created.
+    pub created: Timestamp,
+    /// When it last changed.
+    pub last_updated: Timestamp,
+    /// Who created it.
+    pub creator: String,
+    /// Payload shape for this pipeline *(ours)*; absent when it uses the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format: Option<PayloadFormat>,
+}
+
 impl Pipeline {
-    /// The pipeline as Docker Hub's API shows it.
-    pub fn api_view(&self) -> Value {
-        let mut view = json!({
-            "name": self.name,
-            "slug": self.slug,
-            "expect_final_callback": self.expect_final_callback,
-            "webhooks": self.webhooks,
-            "created": self.created,
-            "last_updated": self.last_updated,
-            "creator": self.creator,
-        });
-        if let Some(format) = self.payload_format {
-            view["payload_format"] = json!(format);
+    /// The pipeline as Docker Hub's API shows it: every field but the internal id.
+    pub fn api_view(&self) -> PipelineView {
+        PipelineView {
+            name: self.name.clone(),
+            slug: self.slug.clone(),
+            expect_final_callback: self.expect_final_callback,
+            webhooks: self.webhooks.clone(),
+            created: self.created,
+            last_updated: self.last_updated,
+            creator: self.creator.clone(),
+            payload_format: self.payload_format,
         }
-        view
     }
 }
 

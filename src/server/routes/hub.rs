@@ -88,7 +88,7 @@ pub fn pipelines(store: &Store, req: &Req, name: &RepoName) -> Result<HttpRespon
     let items = store
         .pipelines(name)?
         .iter()
-        .map(|p| p.api_view())
+        .map(|p| serde_json::to_value(p.api_view()).unwrap_or(Value::Null))
         .collect();
     Ok(ok(&paginate(store, req, items)?))
 }
