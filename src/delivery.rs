@@ -12,7 +12,10 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
 use crate::client::HttpClient;
+use crate::model::hook_url;
 use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
 use crate::store::{DeliveryRecord, Dispatch, Store, Work};
@@ -129,12 +132,21 @@ async fn deliver(
     timeout: Duration,
 ) -> DeliveryRecord {
     let json = dispatch.payload.to_json();
-    // Every header is set here, so the log shows the request exactly as it was sent.
+    // Credentials in the hook URL go as Basic auth, as HTTP clients send them.
+    let target = hook_url::target(&dispatch.url);
+    // Every header is set here, so the log shows the request exactly as it was sent (but for
+    // a password, which is never shown).
     let mut headers = BTreeMap::new();
+    let mut authorization = None;
+    if let Some((user, password)) = &target.credentials {
+        let token = BASE64_STANDARD.encode(format!("{user}:{password}"));
+        authorization = Some(format!("Basic {token}"));
+        headers.insert("authorization".to_owned(), "Basic ***".to_owned());
+    }
     headers.insert("accept".to_owned(), "*/*".to_owned());
     headers.insert("content-type".to_owned(), "application/json".to_owned());
     headers.insert("content-length".to_owned(), json.get().len().to_string());
-    if let Ok(uri) = dispatch.url.parse::<http::Uri>() {
+    if let Ok(uri) = target.url.parse::<http::Uri>() {
         if let Some(authority) = uri.authority() {
             headers.insert("host".to_owned(), authority.as_str().to_owned());
         }
@@ -146,11 +158,14 @@ async fn deliver(
     let body = Bytes::copy_from_slice(json.get().as_bytes());
     let headers_list: Vec<(&str, &str)> = headers
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| match (k.as_str(), &authorization) {
+            ("authorization", Some(sent)) => (k.as_str(), sent.as_str()),
+            _ => (k.as_str(), v.as_str()),
+        })
         .collect();
     let post = client.send(
         Method::POST,
-        &dispatch.url,
+        &target.url,
         &headers_list,
         body,
         RESPONSE_BODY_LIMIT,

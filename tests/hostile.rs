@@ -93,3 +93,61 @@ async fn deliveries_record_every_header_they_were_sent_with() {
     assert_eq!(headers["accept"], "*/*", "{headers:#}");
     assert!(headers["x-hubmock-delivery"].is_string(), "{headers:#}");
 }
+
+#[tokio::test]
+async fn credentials_in_a_hook_url_go_as_basic_auth_and_are_never_shown() {
+    use wiremock::matchers::{header, method};
+    use wiremock::{Mock, ResponseTemplate};
+    let receiver = crate::util::receiver().await;
+    // "user:s3cr%3At" → user "user", password "s3cr:t".
+    Mock::given(method("POST"))
+        .and(header("authorization", "Basic dXNlcjpzM2NyOnQ="))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let address = receiver.address().to_string();
+    let hook = format!("http://user:s3cr%3At@{address}/hook");
+    let hub = TestHub::start().await;
+    let run = hub.first_run("auth", &[hook.clone()], false).await;
+    let run = hub.finished(&run).await;
+    // The receiver answered 200 only to the right Authorization header.
+    assert_eq!(run["status"], "success", "{run:#}");
+    let shown = format!("http://user:***@{address}/hook");
+    assert_eq!(run["steps"][0]["hook_url"], json!(shown), "{run:#}");
+    let pipeline = hub
+        .http
+        .get("/v2/repositories/acme/app/webhook_pipeline/auth/")
+        .await
+        .expect(200);
+    let history = hub
+        .http
+        .get("/v2/repositories/acme/app/webhook_pipeline/auth/history/")
+        .await
+        .expect(200);
+    let log = hub.http.get("/_hubmock/deliveries").await.expect(200);
+    assert_eq!(log["deliveries"][0]["url"], json!(shown), "{log:#}");
+    assert_eq!(
+        log["deliveries"][0]["request_headers"]["authorization"],
+        "Basic ***"
+    );
+    for (what, body) in [
+        ("pipeline", &pipeline),
+        ("history", &history),
+        ("log", &log),
+    ] {
+        let text = body.to_string();
+        assert!(
+            !text.contains("s3cr") && !text.contains("dXNlcjpzM2NyOnQ="),
+            "{what} shows the password: {text}"
+        );
+    }
+    // The state export keeps the pipeline's credentials, so an import delivers with them.
+    let other = TestHub::start().await;
+    other
+        .http
+        .put("/_hubmock/state", hub.state().await)
+        .await
+        .expect(200);
+    let run = other.push("acme/app", "v2").await.remove(0);
+    assert_eq!(other.finished(&run).await["status"], "success");
+}

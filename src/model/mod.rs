@@ -11,6 +11,7 @@ pub mod callback;
 pub mod chain;
 pub mod fields;
 pub mod format;
+pub mod hook_url;
 pub mod ids;
 pub mod payload;
 pub mod pipeline;

@@ -106,7 +106,10 @@ impl CallbackRecord {
 pub struct Step {
     /// The webhook's name.
     pub webhook: String,
-    /// Where it is delivered.
+    /// Where it is delivered. Written with any password as `***`
+    /// ([`crate::model::hook_url::redact`]): a run is history to show, and only pipelines
+    /// keep credentials (the state export restores them from there).
+    #[serde(serialize_with = "serialize_redacted")]
     pub hook_url: String,
     /// Where it is.
     pub status: StepStatus,
@@ -220,4 +223,8 @@ impl Run {
             .get(step)
             .is_some_and(|s| s.delivered_at.is_some() && s.delivery.is_none())
     }
+}
+
+fn serialize_redacted<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&super::hook_url::redact(url))
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::format::PayloadFormat;
+use crate::model::hook_url;
 use crate::model::pipeline::Webhook;
 use crate::model::time::Timestamp;
 
@@ -121,7 +122,15 @@ impl Pipeline {
             name: self.name.clone(),
             slug: self.slug.clone(),
             expect_final_callback: self.expect_final_callback,
-            webhooks: self.webhooks.clone(),
+            // Shown, so never with a password; the pipeline itself keeps it.
+            webhooks: self
+                .webhooks
+                .iter()
+                .map(|w| Webhook {
+                    hook_url: hook_url::redact(&w.hook_url),
+                    ..w.clone()
+                })
+                .collect(),
             created: self.created,
             last_updated: self.last_updated,
             creator: self.creator.clone(),

@@ -41,7 +41,8 @@ impl Dispatch {
             id: 0,
             run_id: self.run_id,
             step: self.step,
-            url: self.url.clone(),
+            // The log shows where it went, never a password.
+            url: crate::model::hook_url::redact(&self.url),
             sent,
             request_headers,
             request_body,
