@@ -108,7 +108,7 @@ async fn credentials_in_a_hook_url_go_as_basic_auth_and_are_never_shown() {
     let address = receiver.address().to_string();
     let hook = format!("http://user:s3cr%3At@{address}/hook");
     let hub = TestHub::start().await;
-    let run = hub.first_run("auth", &[hook.clone()], false).await;
+    let run = hub.first_run("auth", &[hook], false).await;
     let run = hub.finished(&run).await;
     // The receiver answered 200 only to the right Authorization header.
     assert_eq!(run["status"], "success", "{run:#}");
