@@ -137,12 +137,13 @@ async fn deliver(
     // Every header is set here, so the log shows the request exactly as it was sent (but for
     // a password, which is never shown).
     let mut headers = BTreeMap::new();
-    let mut authorization = None;
-    if let Some((user, password)) = &target.credentials {
-        let token = BASE64_STANDARD.encode(format!("{user}:{password}"));
-        authorization = Some(format!("Basic {token}"));
+    let authorization = target.credentials.as_ref().map(|(user, password)| {
         headers.insert("authorization".to_owned(), "Basic ***".to_owned());
-    }
+        format!(
+            "Basic {}",
+            BASE64_STANDARD.encode(format!("{user}:{password}"))
+        )
+    });
     headers.insert("accept".to_owned(), "*/*".to_owned());
     headers.insert("content-type".to_owned(), "application/json".to_owned());
     headers.insert("content-length".to_owned(), json.get().len().to_string());
@@ -156,12 +157,12 @@ async fn deliver(
     let sent = Timestamp::now();
     let started = tokio::time::Instant::now();
     let body = Bytes::copy_from_slice(json.get().as_bytes());
+    // The log's copy says `Basic ***`; the request carries the real one.
     let headers_list: Vec<(&str, &str)> = headers
         .iter()
-        .map(|(k, v)| match (k.as_str(), &authorization) {
-            ("authorization", Some(sent)) => (k.as_str(), sent.as_str()),
-            _ => (k.as_str(), v.as_str()),
-        })
+        .filter(|(k, _)| k.as_str() != "authorization")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(authorization.as_deref().map(|a| ("authorization", a)))
         .collect();
     let post = client.send(
         Method::POST,

@@ -28,13 +28,20 @@ async fn hub_with_a_pipeline(hook: &str) -> (Hub, RepoName) {
     (hub, repo)
 }
 
-#[tokio::test]
-async fn expectations_that_hold_are_silent_when_the_hub_is_dropped() {
+/// A hub whose one pipeline's receiver has answered the delivery of a push: the hub, the hook
+/// URL, the run, and the receiver (kept alive by the caller).
+async fn one_delivered_run() -> (Hub, String, hubmock::Run, wiremock::MockServer) {
     let receiver = answering(200).await;
     let hook = format!("{}/hook", receiver.uri());
     let (hub, repo) = hub_with_a_pipeline(&hook).await;
     let run = hub.push(&repo, "v1").unwrap().remove(0);
     hub.wait_for_delivery(run.id(), 0, WAIT).await.unwrap();
+    (hub, hook, run, receiver)
+}
+
+#[tokio::test]
+async fn expectations_that_hold_are_silent_when_the_hub_is_dropped() {
+    let (hub, hook, run, _receiver) = one_delivered_run().await;
     hub.expect(Expectation::deliveries_to(&hook).times(1));
     hub.expect(Expectation::run_ends(run.id(), RunStatus::Pending));
     hub.verify();
@@ -43,11 +50,7 @@ async fn expectations_that_hold_are_silent_when_the_hub_is_dropped() {
 
 #[tokio::test]
 async fn an_unmet_delivery_count_panics_on_drop_naming_what_was_seen() {
-    let receiver = answering(200).await;
-    let hook = format!("{}/hook", receiver.uri());
-    let (hub, repo) = hub_with_a_pipeline(&hook).await;
-    let run = hub.push(&repo, "v1").unwrap().remove(0);
-    hub.wait_for_delivery(run.id(), 0, WAIT).await.unwrap();
+    let (hub, hook, _run, _receiver) = one_delivered_run().await;
     hub.expect(Expectation::deliveries_to(&hook).times(2));
     hub.expect(Expectation::deliveries_to("http://127.0.0.1:9/elsewhere"));
     let message = drop_and_catch(hub).expect("the hub panics on drop");

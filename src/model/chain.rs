@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::callback::{Callback, CallbackState};
 use super::fields::FieldErrors;
 use super::format::PayloadFormat;
-use super::ids;
 use super::pipeline::Pipeline;
 use super::push::{PushEvent, PushRequest};
 use super::repository::{RepoName, Repository};
@@ -109,12 +108,17 @@ pub fn callback_url(public_url: &str, repository: &RepoName, hook_id: &str) -> S
 }
 
 /// R1's defaults for what a push leaves out: the tag `latest`, the repository's owner as the
-/// pusher, and one made-up image id (legacy payloads list image ids; a push that names none
-/// gets one).
-pub fn push_event(request: PushRequest, repository: &Repository, now: Timestamp) -> PushEvent {
+/// pusher, and one made-up image id from `new_image_id` (legacy payloads list image ids; a
+/// push that names none gets one).
+pub fn push_event(
+    request: PushRequest,
+    repository: &Repository,
+    now: Timestamp,
+    new_image_id: impl FnOnce() -> String,
+) -> PushEvent {
     let mut images = request.images;
     if images.is_empty() {
-        images.push(ids::random_hex(32));
+        images.push(new_image_id());
     }
     PushEvent {
         tag: request.tag.unwrap_or_else(|| "latest".to_owned()),

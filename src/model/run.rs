@@ -217,6 +217,16 @@ impl Run {
         self.status == RunStatus::Pending
     }
 
+    /// Whether this step's delivery is settled: answered, or never to be sent because the
+    /// run is over (or there is no such step). A delivery still in flight after its run
+    /// ended is not settled yet (it ends within the delivery timeout).
+    pub fn delivery_settled(&self, step: usize) -> bool {
+        match self.steps.get(step) {
+            Some(s) => s.delivery.is_some() || (s.delivered_at.is_none() && !self.is_pending()),
+            None => true,
+        }
+    }
+
     /// Whether this step's delivery was sent and has not been answered yet.
     pub fn delivery_in_flight(&self, step: usize) -> bool {
         self.steps

@@ -528,7 +528,7 @@ impl<'a> World<'a> {
                 let run = self
                     .wait_finished(&run, callback_timeout + self.expect_timeout)
                     .await?;
-                if run.steps.iter().any(|s| s.status == StepStatus::TimedOut) {
+                if run.steps().iter().any(|s| s.status == StepStatus::TimedOut) {
                     Ok(())
                 } else {
                     Err(format!(

@@ -210,12 +210,12 @@ pub async fn read_limited(
 
 impl Req {
     /// The head of a request, its body not read yet.
-    pub fn head(parts: &http::request::Parts) -> Req {
+    pub fn head(parts: http::request::Parts) -> Req {
         Req {
-            method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(parse_query).unwrap_or_default(),
-            headers: parts.headers.clone(),
+            method: parts.method,
+            headers: parts.headers,
             body: Bytes::new(),
             stream: None,
         }
@@ -280,39 +280,9 @@ pub fn parse_json(body: &[u8]) -> Result<Value, Error> {
 }
 
 fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key), percent_decode(value))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
         .collect()
-}
-
-/// Decodes `%XX` escapes and `+` (as a space); malformed escapes are kept as they are.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A JSON response.
@@ -362,14 +332,9 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
             Error::Conflict(text) => (StatusCode::CONFLICT, detail(text.clone())),
             Error::Busy(text) => (StatusCode::SERVICE_UNAVAILABLE, detail(text.clone())),
         },
-        HttpError::NoRoute { .. } | HttpError::PayloadTooLarge(_) | HttpError::BodyBroken(_) => {
-            let status = match error {
-                HttpError::NoRoute { .. } => StatusCode::NOT_FOUND,
-                HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            (status, detail(error.to_string()))
-        }
+        HttpError::NoRoute { .. } => (StatusCode::NOT_FOUND, detail(error.to_string())),
+        HttpError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, detail(error.to_string())),
+        HttpError::BodyBroken(_) => (StatusCode::BAD_REQUEST, detail(error.to_string())),
         HttpError::MethodNotAllowed { .. } => {
             (StatusCode::METHOD_NOT_ALLOWED, detail(error.to_string()))
         }

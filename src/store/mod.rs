@@ -189,7 +189,9 @@ impl Store {
         if changes.retired.take().is_some() {
             watchers.wake_all();
         }
-        watchers.wake(changes.runs.iter().map(|(id, _)| *id));
+        if !changes.runs.is_empty() {
+            watchers.wake(changes.runs.iter().map(|(id, _)| *id));
+        }
         if changes.logged {
             watchers.delivered.notify_waiters();
         }

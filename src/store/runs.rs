@@ -28,12 +28,7 @@ impl WaitFor {
     fn reached(self, run: &Run) -> bool {
         match self {
             WaitFor::Finished => !run.is_pending(),
-            // Answered, or never to be sent because the run is over; a delivery still in flight
-            // after its run ended is waited for (it ends within the delivery timeout).
-            WaitFor::Delivered(step) => match run.steps().get(step) {
-                Some(s) => s.delivery.is_some() || (s.delivered_at.is_none() && !run.is_pending()),
-                None => true,
-            },
+            WaitFor::Delivered(step) => run.delivery_settled(step),
         }
     }
 }
@@ -91,7 +86,7 @@ impl Store {
             let entry = &state.repositories[name];
             let start = RunStart {
                 repository: name,
-                push: chain::push_event(push, &entry.repository, now),
+                push: chain::push_event(push, &entry.repository, now, || ids::random_hex(32)),
                 default_format,
                 public_url: &self.shared.public_url,
                 now,
@@ -123,16 +118,27 @@ impl Store {
     /// when its run was cancelled, forgotten by a reset or replaced by an import while the
     /// delivery waited for a connection). Arms the step's callback timer if the chain says so.
     pub fn sending(&self, dispatch: &Dispatch) -> bool {
-        let callback_timeout = self.shared.config.callback_timeout;
         let event = Event::Sending {
             step: dispatch.step,
-            callback_timeout,
+            callback_timeout: self.shared.config.callback_timeout,
         };
-        self.apply(dispatch, event).is_some_and(|effects| {
-            effects.contains(&Effect::Post {
-                step: dispatch.step,
-            })
+        let post = Effect::Post {
+            step: dispatch.step,
+        };
+        self.commit(|state, changes| {
+            if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
+                return Ok(false);
+            }
+            let run = state.runs.get_mut(&dispatch.run_id).expect("current");
+            let effects = run.apply(event, Timestamp::now()).unwrap_or_default();
+            let goes_out = effects.contains(&post);
+            // Only an armed timer changes the run; a bare "post it" wakes nobody.
+            if effects.iter().any(|effect| *effect != post) {
+                changes.run(dispatch.run_id, effects);
+            }
+            Ok(goes_out)
         })
+        .unwrap_or(false)
     }
 
     /// Records a delivery's outcome and applies it to its run (R3, R6, R11).
@@ -201,24 +207,6 @@ impl Store {
             }
             Ok(())
         });
-    }
-
-    /// Applies an engine-side event to the dispatch's step if it is still current; answers
-    /// the chain's effects.
-    fn apply(&self, dispatch: &Dispatch, event: Event<'_>) -> Option<Vec<Effect>> {
-        self.commit(|state, changes| {
-            if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
-                return Ok(None);
-            }
-            let run = state.runs.get_mut(&dispatch.run_id).expect("current");
-            let effects = run.apply(event, Timestamp::now()).ok();
-            if let Some(effects) = &effects {
-                changes.run(dispatch.run_id, effects.clone());
-            }
-            Ok(effects)
-        })
-        .ok()
-        .flatten()
     }
 
     /// One run.

@@ -325,7 +325,7 @@ fn deleting_a_pipeline_cancels_its_pending_runs_only() {
 #[test]
 fn a_push_that_names_nothing_gets_the_defaults() {
     let repo = crate::model::repository::Repository::new(&RepoName::new("acme", "app").unwrap());
-    let event = push_event(PushRequest::default(), &repo, Timestamp::now());
+    let event = push_event(PushRequest::default(), &repo, Timestamp::now(), made_up_id);
     assert_eq!(event.tag, "latest");
     assert_eq!(event.pusher, "acme");
     assert_eq!(event.images.len(), 1);
@@ -335,7 +335,7 @@ fn a_push_that_names_nothing_gets_the_defaults() {
         images: vec!["sha256:abc".into()],
         media_type: None,
     };
-    let event = push_event(named, &repo, Timestamp::now());
+    let event = push_event(named, &repo, Timestamp::now(), made_up_id);
     assert_eq!((event.tag.as_str(), event.pusher.as_str()), ("v1", "ci"));
     assert_eq!(event.images, vec!["sha256:abc".to_owned()]);
 }
@@ -349,6 +349,7 @@ fn a_push_starts_one_run_per_pipeline_in_order() {
             PushRequest::default(),
             &crate::model::repository::Repository::new(&repo),
             Timestamp::now(),
+            made_up_id,
         ),
         default_format: PayloadFormat::Legacy,
         public_url: "http://hub",
@@ -375,4 +376,8 @@ fn a_push_starts_one_run_per_pipeline_in_order() {
     assert!(runs
         .iter()
         .all(|(_, effects)| effects == &vec![Effect::Deliver { step: 0 }]));
+}
+
+fn made_up_id() -> String {
+    "0".repeat(64)
 }

@@ -94,12 +94,14 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let mut req = Req::head(&parts);
-    let path = req.path.clone();
+    // The route borrows its parts from the URI (a cheap, shared copy) while the request's
+    // body is taken into `req`.
+    let uri = parts.uri.clone();
+    let mut req = Req::head(parts);
     if let Some(refusal) = own_delivery(store, &req) {
         return Surface::Control.render(&refusal);
     }
-    let route = match route(&req.method, &path) {
+    let route = match route(&req.method, uri.path()) {
         Ok(route) => route,
         Err(error) => return Surface::Control.render(&error),
     };
