@@ -277,38 +277,65 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             .map_err(|err| format!("could not listen on {address}: {err}"))?;
         let url = hubmock::server::listening_url(&listener)
             .map_err(|err| format!("could not read the listening address: {err}"))?;
+        // Before the line: a harness may signal as soon as it has read it.
+        let stop = StopSignals::install()?;
         {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "listening on {url}")
                 .and_then(|()| stdout.flush())
                 .map_err(|err| format!("could not write to stdout: {err}"))?;
         }
-        hubmock::server::run(listener, config, shutdown_signal())
+        hubmock::server::run(listener, config, stop.received())
             .await
             .map_err(|err| format!("server error: {err}"))
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT and SIGTERM, caught (on Unix) from the moment `install` returns. Until a handler is
+/// registered, SIGTERM kills the process (status 143) instead of stopping it, so `serve`
+/// installs them before it prints the listening line, not when the shutdown future is first
+/// polled. Elsewhere only Ctrl-C stops `serve`, caught once the future is polled.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<StopSignals, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let install = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|err| format!("could not catch {name}: {err}"))
+            };
+            Ok(StopSignals {
+                interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+                terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Completes on the first SIGINT or SIGTERM.
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            let StopSignals {
+                mut interrupt,
+                mut terminate,
+            } = self;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
