@@ -307,3 +307,134 @@ fn check_exits_0_for_valid_files() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("2 scenario file(s) valid"), "{stdout}");
 }
+
+#[test]
+fn run_and_check_exit_2_for_a_folder_without_scenario_files() {
+    let dir = scenario_dir(&[("notes.txt", PASSING)]);
+    let path = dir.path().to_str().unwrap();
+    for command in ["run", "check"] {
+        let output = hubmock(&[command, path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no scenario files (*.yaml, *.yml) in '{path}'")),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_exits_2_when_the_filter_matches_no_scenario() {
+    let dir = scenario_dir(&[("ok.yaml", PASSING), ("bad.yaml", FAILING)]);
+    let path = dir.path().to_str().unwrap();
+    let output = hubmock(&["run", path, "--filter", "sucess"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--filter 'sucess' matches none of the 2 scenario(s) in '{path}'"
+        )),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("passed"), "{stdout}");
+}
+
+/// Runs `hubmock args`, which must refuse them: exit 2 and answer stderr. Killed after 10 s,
+/// since a command that accepted its flags may serve or run forever.
+fn refused(args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubmock"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "hubmock {args:?} ({})\nstdout: {}\nstderr: {stderr}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stderr
+}
+
+/// A port that accepts connections (the kernel completes them; nobody answers), so that
+/// `fuzz-receiver` with flags it accepts would get past its reachability check.
+fn listening_port() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+#[test]
+fn run_refuses_jobs_0() {
+    let dir = scenario_dir(&[("ok.yaml", PASSING)]);
+    let stderr = refused(&["run", dir.path().to_str().unwrap(), "--jobs", "0"]);
+    assert!(
+        stderr.contains("invalid value '0' for '--jobs <N>': must be at least 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_delivery_timeout_of_0s() {
+    let stderr = refused(&["serve", "--port", "0", "--delivery-timeout", "0s"]);
+    assert!(
+        stderr.contains("invalid value '0s' for '--delivery-timeout <DELIVERY_TIMEOUT>': must be longer than zero"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_callback_timeout_of_0s_and_says_how_to_wait_forever() {
+    let stderr = refused(&["serve", "--port", "0", "--callback-timeout", "0ms"]);
+    assert!(
+        stderr.contains("invalid value '0ms' for '--callback-timeout <CALLBACK_TIMEOUT>': must be longer than zero"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("leave the flag out to wait forever"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_public_url_that_is_not_an_absolute_http_url() {
+    for url in ["notaurl", "ftp://hub.example.test/", "/relative"] {
+        let stderr = refused(&["serve", "--port", "0", "--public-url", url]);
+        assert!(
+            stderr.contains(&format!(
+                "invalid value '{url}' for '--public-url <URL>': must be an absolute http:// or https:// URL"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn fuzz_receiver_refuses_0_cases() {
+    let (_receiver, url) = listening_port();
+    let stderr = refused(&["fuzz-receiver", &url, "--cases", "0"]);
+    assert!(
+        stderr.contains("invalid value '0' for '--cases <N>': must be at least 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fuzz_receiver_refuses_a_timeout_of_0s() {
+    let (_receiver, url) = listening_port();
+    let stderr = refused(&["fuzz-receiver", &url, "--timeout", "0s"]);
+    assert!(
+        stderr.contains("invalid value '0s' for '--timeout <TIMEOUT>': must be longer than zero"),
+        "{stderr}"
+    );
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use hubmock::model::fields::is_absolute_http_url;
 use hubmock::{scenario, Config, PayloadFormat};
 
 /// A Docker Hub emulator for integration tests.
@@ -36,8 +37,8 @@ enum Command {
 struct FuzzReceiverArgs {
     /// The receiver's URL, e.g. http://127.0.0.1:8080/hook.
     url: String,
-    /// How many passing cases make a pass.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    /// How many passing cases make a pass (at least 1).
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = at_least_one::<u32>)]
     cases: u32,
     /// Seed of the generator, to send the same payloads again; random (and printed) if absent.
     #[arg(long, value_name = "S")]
@@ -46,12 +47,13 @@ struct FuzzReceiverArgs {
     #[arg(long, value_name = "legacy|current|observed")]
     format: Option<PayloadFormat>,
     /// How long the receiver may take to answer, and to call back, e.g. 10s or 500ms.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = longer_than_zero)]
     timeout: Duration,
     /// Each case also needs a valid callback to the payload's callback_url.
     #[arg(long)]
     expect_callback: bool,
-    /// How long shrinking a failure may take before the smallest so far is printed.
+    /// How long shrinking a failure may take before the smallest so far is printed;
+    /// 0s prints the first failure as it was found.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     max_shrink_time: Duration,
 }
@@ -64,8 +66,8 @@ struct RunArgs {
     /// Write a JUnit XML report to this file.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// How many scenarios run at once (default: the number of cores, at least 2).
-    #[arg(long, value_name = "N")]
+    /// How many scenarios run at once, at least 1 (default: the number of cores, at least 2).
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     jobs: Option<usize>,
     /// Run only scenarios whose name or file contains this text.
     #[arg(long, value_name = "TEXT")]
@@ -88,7 +90,8 @@ struct ServeArgs {
     #[arg(long, default_value_t = 5555)]
     port: u16,
     /// Base URL that appears in payloads (callback_url, repo_url); default: the listening URL.
-    #[arg(long, value_name = "URL")]
+    /// An absolute http:// or https:// URL.
+    #[arg(long, value_name = "URL", value_parser = absolute_http_url)]
     public_url: Option<String>,
     /// A user as name:password (repeatable); each owns the namespace of its name.
     /// Without any, the user hubmock/hubmock exists.
@@ -101,10 +104,10 @@ struct ServeArgs {
     #[arg(long, default_value = "legacy", value_name = "legacy|current|observed")]
     payload_format: PayloadFormat,
     /// How long a delivery may take before its step fails, e.g. 10s or 500ms.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = longer_than_zero)]
     delivery_timeout: Duration,
     /// How long a step may await its callback before it times out; default: forever.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = callback_timeout)]
     callback_timeout: Option<Duration>,
     /// Answer 404 to a push to an unknown repository instead of creating it.
     #[arg(long)]
@@ -115,6 +118,41 @@ fn parse_user(text: &str) -> Result<(String, String), String> {
     match text.split_once(':') {
         Some((name, password)) if !name.is_empty() => Ok((name.to_owned(), password.to_owned())),
         _ => Err(format!("'{text}' is not of the form name:password")),
+    }
+}
+
+/// A count where zero would do nothing and report success (`--jobs`, `--cases`).
+fn at_least_one<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let count: T = text.parse().map_err(|err| format!("{err}"))?;
+    if count == T::default() {
+        return Err("must be at least 1".to_owned());
+    }
+    Ok(count)
+}
+
+/// A time limit: zero would fail everything at once, so it is refused rather than obeyed.
+fn longer_than_zero(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if duration.is_zero() {
+        return Err("must be longer than zero, e.g. 10s or 500ms".to_owned());
+    }
+    Ok(duration)
+}
+
+/// `--callback-timeout`: "no timeout" is the flag left out, not `0s`.
+fn callback_timeout(text: &str) -> Result<Duration, String> {
+    longer_than_zero(text).map_err(|err| format!("{err}; leave the flag out to wait forever"))
+}
+
+fn absolute_http_url(text: &str) -> Result<String, String> {
+    if is_absolute_http_url(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("must be an absolute http:// or https:// URL, e.g. http://hubmock:5555".to_owned())
     }
 }
 
@@ -143,6 +181,14 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>, ExitCode> {
         eprintln!("{err}");
         ExitCode::from(2)
     })?;
+    if files.is_empty() {
+        // A typo'd folder in CI must not pass as "0 passed".
+        eprintln!(
+            "hubmock: no scenario files (*.yaml, *.yml) in {}",
+            quoted(paths)
+        );
+        return Err(ExitCode::from(2));
+    }
     let mut loaded = Vec::new();
     let mut invalid = 0;
     for file in files {
@@ -177,9 +223,17 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
         Err(code) => return Ok(code),
     };
     if let Some(filter) = &args.filter {
+        let found = loaded.len();
         loaded.retain(|l| {
             l.scenario.name.contains(filter.as_str()) || l.file.contains(filter.as_str())
         });
+        if loaded.is_empty() {
+            return Err(format!(
+                "--filter '{filter}' matches none of the {found} scenario(s) in {} \
+                 (it looks for the text, case-sensitively, in each scenario's name and file path)",
+                quoted(&args.paths)
+            ));
+        }
     }
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -219,6 +273,15 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `'a', 'b'`: the paths as the user gave them.
+fn quoted(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| format!("'{}'", path.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn fuzz_receiver(args: FuzzReceiverArgs) -> Result<ExitCode, String> {
