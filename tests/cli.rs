@@ -340,9 +340,9 @@ fn run_exits_2_when_the_filter_matches_no_scenario() {
     assert!(!stdout.contains("passed"), "{stdout}");
 }
 
-/// Runs `hubmock args`, which must refuse them: exit 2 and answer stderr. Killed after 10 s,
-/// since a command that accepted its flags may serve or run forever.
-fn refused(args: &[&str]) -> String {
+/// Runs `hubmock args`, which must refuse them: exit 2 with `message` on stderr. Killed after
+/// 10 s, since a command that accepted its flags may serve or run forever.
+fn assert_refused(args: &[&str], message: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hubmock"))
         .args(args)
         .stdout(Stdio::piped())
@@ -355,15 +355,14 @@ fn refused(args: &[&str]) -> String {
     }
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(2),
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = format!(
         "hubmock {args:?} ({})\nstdout: {}\nstderr: {stderr}",
         output.status,
         String::from_utf8_lossy(&output.stdout)
     );
-    stderr
+    assert_eq!(output.status.code(), Some(2), "{shown}");
+    assert!(stderr.contains(message), "expected {message:?}\n{shown}");
 }
 
 /// A port that accepts connections (the kernel completes them; nobody answers), so that
@@ -377,44 +376,38 @@ fn listening_port() -> (std::net::TcpListener, String) {
 #[test]
 fn run_refuses_jobs_0() {
     let dir = scenario_dir(&[("ok.yaml", PASSING)]);
-    let stderr = refused(&["run", dir.path().to_str().unwrap(), "--jobs", "0"]);
-    assert!(
-        stderr.contains("invalid value '0' for '--jobs <N>': must be at least 1"),
-        "{stderr}"
+    assert_refused(
+        &["run", dir.path().to_str().unwrap(), "--jobs", "0"],
+        "invalid value '0' for '--jobs <N>': must be at least 1",
     );
 }
 
 #[test]
 fn serve_refuses_a_delivery_timeout_of_0s() {
-    let stderr = refused(&["serve", "--port", "0", "--delivery-timeout", "0s"]);
-    assert!(
-        stderr.contains("invalid value '0s' for '--delivery-timeout <DELIVERY_TIMEOUT>': must be longer than zero"),
-        "{stderr}"
+    assert_refused(
+        &["serve", "--port", "0", "--delivery-timeout", "0s"],
+        "invalid value '0s' for '--delivery-timeout <DELIVERY_TIMEOUT>': must be longer than zero",
     );
 }
 
 #[test]
 fn serve_refuses_a_callback_timeout_of_0s_and_says_how_to_wait_forever() {
-    let stderr = refused(&["serve", "--port", "0", "--callback-timeout", "0ms"]);
-    assert!(
-        stderr.contains("invalid value '0ms' for '--callback-timeout <CALLBACK_TIMEOUT>': must be longer than zero"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("leave the flag out to wait forever"),
-        "{stderr}"
+    assert_refused(
+        &["serve", "--port", "0", "--callback-timeout", "0ms"],
+        "invalid value '0ms' for '--callback-timeout <CALLBACK_TIMEOUT>': must be longer than \
+         zero, e.g. 10s or 500ms; leave the flag out to wait forever",
     );
 }
 
 #[test]
 fn serve_refuses_a_public_url_that_is_not_an_absolute_http_url() {
     for url in ["notaurl", "ftp://hub.example.test/", "/relative"] {
-        let stderr = refused(&["serve", "--port", "0", "--public-url", url]);
-        assert!(
-            stderr.contains(&format!(
-                "invalid value '{url}' for '--public-url <URL>': must be an absolute http:// or https:// URL"
-            )),
-            "{stderr}"
+        assert_refused(
+            &["serve", "--port", "0", "--public-url", url],
+            &format!(
+                "invalid value '{url}' for '--public-url <URL>': must be an absolute http:// or \
+                 https:// URL"
+            ),
         );
     }
 }
@@ -422,19 +415,17 @@ fn serve_refuses_a_public_url_that_is_not_an_absolute_http_url() {
 #[test]
 fn fuzz_receiver_refuses_0_cases() {
     let (_receiver, url) = listening_port();
-    let stderr = refused(&["fuzz-receiver", &url, "--cases", "0"]);
-    assert!(
-        stderr.contains("invalid value '0' for '--cases <N>': must be at least 1"),
-        "{stderr}"
+    assert_refused(
+        &["fuzz-receiver", &url, "--cases", "0"],
+        "invalid value '0' for '--cases <N>': must be at least 1",
     );
 }
 
 #[test]
 fn fuzz_receiver_refuses_a_timeout_of_0s() {
     let (_receiver, url) = listening_port();
-    let stderr = refused(&["fuzz-receiver", &url, "--timeout", "0s"]);
-    assert!(
-        stderr.contains("invalid value '0s' for '--timeout <TIMEOUT>': must be longer than zero"),
-        "{stderr}"
+    assert_refused(
+        &["fuzz-receiver", &url, "--timeout", "0s"],
+        "invalid value '0s' for '--timeout <TIMEOUT>': must be longer than zero",
     );
 }
