@@ -383,6 +383,14 @@ fn run_refuses_jobs_0() {
 }
 
 #[test]
+fn serve_refuses_a_pending_run_limit_of_0() {
+    assert_refused(
+        &["serve", "--port", "0", "--max-pending-runs", "0"],
+        "invalid value '0' for '--max-pending-runs <N>': must be at least 1",
+    );
+}
+
+#[test]
 fn serve_refuses_a_delivery_timeout_of_0s() {
     assert_refused(
         &["serve", "--port", "0", "--delivery-timeout", "0s"],

@@ -112,6 +112,9 @@ struct ServeArgs {
     /// Answer 404 to a push to an unknown repository instead of creating it.
     #[arg(long)]
     no_implicit_repositories: bool,
+    /// How many runs may be pending at once; a push that would start more answers 503.
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = at_least_one::<usize>)]
+    max_pending_runs: usize,
 }
 
 fn parse_user(text: &str) -> Result<(String, String), String> {
@@ -322,7 +325,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .with_payload_format(args.payload_format)
         .with_delivery_timeout(args.delivery_timeout)
         .with_callback_timeout(args.callback_timeout)
-        .with_implicit_repositories(!args.no_implicit_repositories);
+        .with_implicit_repositories(!args.no_implicit_repositories)
+        .with_max_pending_runs(args.max_pending_runs);
     if let Some(url) = args.public_url {
         config = config.with_public_url(url);
     }
