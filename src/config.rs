@@ -3,6 +3,10 @@
 use std::time::Duration;
 
 use crate::model::format::PayloadFormat;
+use crate::net::Timeouts;
+
+/// How long a request body may take by default ([`Config::body_timeout`]).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The user that exists when none is configured.
 pub const DEFAULT_USER: (&str, &str) = ("hubmock", "hubmock");
@@ -32,6 +36,29 @@ pub struct Config {
     /// so no hook configuration (a receiver that pushes on every delivery, say) can grow the
     /// work without bound.
     pub max_pending_runs: usize,
+    /// How many connections are served at once; the newest past that are answered `503` and
+    /// closed.
+    pub max_connections: usize,
+    /// How long a request head may take to arrive whole, and a connection may sit idle between
+    /// requests ([`Timeouts`]).
+    pub connection_timeouts: Timeouts,
+    /// How long a request body may take to arrive whole (bodies read into memory, at most
+    /// 1 MiB), or may pause between two reads (streamed bodies: a state import); past that
+    /// the request is answered `408` and the connection closed.
+    pub body_timeout: Duration,
+}
+
+/// The default connection cap: half the process's open-file limit (the other half is left to
+/// deliveries and files), between 16 and 4,096. A cap above the limit would make accepts fail
+/// before the cap is reached.
+pub fn default_max_connections() -> usize {
+    #[cfg(unix)]
+    let open_files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    #[cfg(not(unix))]
+    let open_files = 8192u64;
+    (open_files / 2).clamp(16, 4096) as usize
 }
 
 impl Default for Config {
@@ -47,6 +74,9 @@ impl Default for Config {
             delivery_log_limit: 10_000,
             shutdown_grace: Duration::from_secs(5),
             max_pending_runs: 10_000,
+            max_connections: default_max_connections(),
+            connection_timeouts: Timeouts::default(),
+            body_timeout: BODY_TIMEOUT,
         }
     }
 }
@@ -97,6 +127,24 @@ impl Config {
     /// Sets how many runs may be pending at once.
     pub fn with_max_pending_runs(mut self, max: usize) -> Self {
         self.max_pending_runs = max;
+        self
+    }
+
+    /// Sets how many connections are served at once.
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Sets the request-head and idle timeouts of connections.
+    pub fn with_connection_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.connection_timeouts = timeouts;
+        self
+    }
+
+    /// Sets how long a request body may take.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 

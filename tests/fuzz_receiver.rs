@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 
 use hubmock::fuzz_receiver::{fuzz_receiver, FuzzError, FuzzOptions, FuzzReport};
-use hubmock::net::{serve_http, AcceptLoop};
+use hubmock::net::{serve_http, AcceptLoop, Timeouts};
 use hubmock::{Payload, PayloadFormat};
 use serde_json::json;
 
@@ -43,7 +43,7 @@ impl Receiver {
                     Ok::<_, hyper::Error>(response)
                 }
             });
-            serve_http(stream, service, stopping)
+            serve_http(stream, service, stopping, Timeouts::default())
         })
         .unwrap();
         Receiver { accepting }

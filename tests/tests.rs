@@ -11,6 +11,7 @@ mod fuzz_receiver;
 mod fuzz_replay;
 mod hostile;
 mod hub_api;
+mod limits;
 mod model;
 mod payload;
 mod props;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use hubmock::model::fields::is_absolute_http_url;
+use hubmock::net::Timeouts;
 use hubmock::{scenario, Config, PayloadFormat};
 
 /// A Docker Hub emulator for integration tests.
@@ -115,6 +116,20 @@ struct ServeArgs {
     /// How many runs may be pending at once; a push that would start more answers 503.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = at_least_one::<usize>)]
     max_pending_runs: usize,
+    /// How many connections are served at once; the newest past that are answered 503 and
+    /// closed (default: half the open-file limit, between 16 and 4096).
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    max_connections: Option<usize>,
+    /// How long a request head may take to arrive whole (also a new connection's first).
+    #[arg(long, default_value = "30s", value_parser = longer_than_zero)]
+    header_timeout: Duration,
+    /// How long a connection may sit idle between requests before it is closed.
+    #[arg(long, default_value = "120s", value_parser = longer_than_zero)]
+    idle_timeout: Duration,
+    /// How long a request body may take (a state import: the longest pause in it); past that
+    /// the request is answered 408.
+    #[arg(long, default_value = "30s", value_parser = longer_than_zero)]
+    body_timeout: Duration,
 }
 
 fn parse_user(text: &str) -> Result<(String, String), String> {
@@ -326,7 +341,15 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .with_delivery_timeout(args.delivery_timeout)
         .with_callback_timeout(args.callback_timeout)
         .with_implicit_repositories(!args.no_implicit_repositories)
-        .with_max_pending_runs(args.max_pending_runs);
+        .with_max_pending_runs(args.max_pending_runs)
+        .with_connection_timeouts(Timeouts {
+            header: args.header_timeout,
+            idle: args.idle_timeout,
+        })
+        .with_body_timeout(args.body_timeout);
+    if let Some(max) = args.max_connections {
+        config = config.with_max_connections(max);
+    }
     if let Some(url) = args.public_url {
         config = config.with_public_url(url);
     }

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::error::Error;
 use crate::model::callback::Callback;
-use crate::net::{serve_http, AcceptLoop};
+use crate::net::{serve_http, AcceptLoop, Timeouts};
 use crate::server::http::{json_error, ok, read_limited, HttpError, HttpResponse, BODY_LIMIT};
 
 /// What a receiver called back with: a valid callback, or why its body was rejected.
@@ -53,7 +53,7 @@ impl CallbackListener {
                 let hooks = hooks.clone();
                 async move { Ok::<_, Infallible>(answer(&hooks, req).await) }
             });
-            serve_http(stream, service, stopping)
+            serve_http(stream, service, stopping, Timeouts::default())
         })?;
         Ok(CallbackListener {
             base_url,
@@ -119,6 +119,7 @@ async fn decide(hooks: &Hooks, request: Request<Incoming>) -> Result<HttpRespons
         body.map_err(Into::into).boxed(),
         BODY_LIMIT,
         true,
+        crate::config::BODY_TIMEOUT,
     )
     .await?;
     let mut hooks = lock(hooks);

@@ -2,11 +2,16 @@
 //! query parsing, and the JSON answers.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -21,7 +26,7 @@ pub const STATE_LIMIT: usize = 256 * 1024 * 1024;
 /// How much of an oversized body is read and dropped before the connection is given up.
 const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
 /// How long an oversized body is read and dropped before the connection is given up.
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// The reason a request is refused before (or instead of) reaching the domain: either a
 /// domain [`Error`], or one of HTTP's own (no route, wrong method, body over the limit).
@@ -48,6 +53,8 @@ pub enum HttpError {
     PayloadTooLarge(usize),
     /// The body broke off.
     BodyBroken(String),
+    /// The body did not arrive within the time allowed (`--body-timeout`).
+    BodyTimeout(std::time::Duration),
     /// The request is one of this emulator's own deliveries: a hook URL points back at it.
     OwnDelivery {
         /// The run whose delivery it is.
@@ -88,6 +95,12 @@ impl fmt::Display for HttpError {
                 write!(f, "Request body is larger than the limit of {limit} bytes.")
             }
             HttpError::BodyBroken(error) => write!(f, "Could not read the request body: {error}"),
+            HttpError::BodyTimeout(limit) => write!(
+                f,
+                "The request body did not arrive within {} (--body-timeout); the connection is \
+                 closed.",
+                humantime::format_duration(*limit)
+            ),
             HttpError::OwnDelivery {
                 run_id,
                 step,
@@ -168,14 +181,15 @@ pub struct Req {
     pub stream: Option<BodyStream>,
 }
 
-/// Reads a body whole up to `limit` bytes (`keep`: into memory; otherwise only counted).
-/// A body declared larger than the limit is refused before it is read; a client that waits
-/// for `100 Continue` never has to send it.
+/// Reads a body whole up to `limit` bytes (`keep`: into memory; otherwise only counted),
+/// within `timeout`. A body declared larger than the limit is refused before it is read; a
+/// client that waits for `100 Continue` never has to send it.
 pub async fn read_limited(
     headers: &HeaderMap,
     mut body: BodyStream,
     limit: usize,
     keep: bool,
+    timeout: Duration,
 ) -> Result<Bytes, HttpError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -193,8 +207,16 @@ pub async fn read_limited(
     }
     let mut bytes = Vec::new();
     let mut seen = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| HttpError::BodyBroken(err.to_string()))?;
+    let deadline = after(timeout);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(HttpError::BodyTimeout(timeout)),
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|err| match err.downcast::<BodyStalled>() {
+                Ok(stalled) => HttpError::BodyTimeout(stalled.0),
+                Err(err) => HttpError::BodyBroken(err.to_string()),
+            })?,
+        };
         if let Some(data) = frame.data_ref() {
             seen += data.len();
             if seen > limit {
@@ -206,6 +228,78 @@ pub async fn read_limited(
         }
     }
     Ok(Bytes::from(bytes))
+}
+
+/// The instant `wait` from now, or a far future when that is past what the clock can hold.
+fn after(wait: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The error a [`stall_limited`] body ends with when it pauses too long.
+#[derive(Debug)]
+pub struct BodyStalled(pub Duration);
+
+impl fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no byte of the request body arrived for {}",
+            humantime::format_duration(self.0)
+        )
+    }
+}
+
+impl std::error::Error for BodyStalled {}
+
+/// A streamed body that ends with [`BodyStalled`] when no frame arrives for `limit`: a large
+/// body may take as long as it needs, as long as it keeps coming.
+pub fn stall_limited(body: BodyStream, limit: Duration) -> BodyStream {
+    Stalling {
+        inner: body,
+        limit,
+        timer: Box::pin(tokio::time::sleep_until(after(limit))),
+    }
+    .boxed()
+}
+
+struct Stalling {
+    inner: BodyStream,
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Body for Stalling {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if self.timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(self.limit)))));
+                }
+                Poll::Pending
+            }
+            ready => {
+                let next = after(self.limit);
+                self.timer.as_mut().reset(next);
+                ready
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl Req {
@@ -221,19 +315,21 @@ impl Req {
         }
     }
 
-    /// Takes the body as `policy` says, enforcing its limit.
+    /// Takes the body as `policy` says, enforcing its limit and `timeout` (for a body read
+    /// whole: the time it may take; for a stream: the longest pause between two frames).
     pub async fn take_body(
         &mut self,
         body: BodyStream,
         policy: BodyPolicy,
+        timeout: Duration,
     ) -> Result<(), HttpError> {
         match policy {
-            BodyPolicy::Streamed => self.stream = Some(body),
+            BodyPolicy::Streamed => self.stream = Some(stall_limited(body, timeout)),
             BodyPolicy::None => {
-                read_limited(&self.headers, body, BODY_LIMIT, false).await?;
+                read_limited(&self.headers, body, BODY_LIMIT, false, timeout).await?;
             }
             BodyPolicy::Buffered(limit) => {
-                self.body = read_limited(&self.headers, body, limit, true).await?;
+                self.body = read_limited(&self.headers, body, limit, true, timeout).await?;
             }
         }
         Ok(())
@@ -335,6 +431,7 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
         HttpError::NoRoute { .. } => (StatusCode::NOT_FOUND, detail(error.to_string())),
         HttpError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, detail(error.to_string())),
         HttpError::BodyBroken(_) => (StatusCode::BAD_REQUEST, detail(error.to_string())),
+        HttpError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, detail(error.to_string())),
         HttpError::MethodNotAllowed { .. } => {
             (StatusCode::METHOD_NOT_ALLOWED, detail(error.to_string()))
         }
@@ -346,6 +443,12 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
+        }
+        HttpError::BodyTimeout(_) => {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         HttpError::Domain(Error::Busy(_)) => {
             response

@@ -65,17 +65,25 @@ pub(crate) async fn serve(
         cancel.clone(),
     ));
     let grace = store.config().shutdown_grace;
+    let max_connections = store.config().max_connections;
+    let timeouts = store.config().connection_timeouts;
     let service_store = store.clone();
     // Stops accepting when `shutdown` completes, then lets requests in flight finish (up to
     // the grace period) before the engine is stopped.
-    net::accept_loop(listener, shutdown, grace, move |stream, stopping| {
-        let store = service_store.clone();
-        let service = service_fn(move |request| {
-            let store = store.clone();
-            async move { Ok::<_, Infallible>(routes::handle(&store, request).await) }
-        });
-        net::serve_http(stream, service, stopping)
-    })
+    net::accept_loop(
+        listener,
+        shutdown,
+        grace,
+        max_connections,
+        move |stream, stopping| {
+            let store = service_store.clone();
+            let service = service_fn(move |request| {
+                let store = store.clone();
+                async move { Ok::<_, Infallible>(routes::handle(&store, request).await) }
+            });
+            net::serve_http(stream, service, stopping, timeouts)
+        },
+    )
     .await;
     // No new deliveries or timers; those in flight may finish.
     cancel.cancel();

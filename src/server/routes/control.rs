@@ -176,7 +176,8 @@ pub async fn state(store: &Store, req: &mut Req) -> Result<HttpResponse, HttpErr
     if req.method == Method::PUT {
         // Streamed to this handler: a state document has a limit of its own.
         if let Some(body) = req.stream.take() {
-            req.body = read_limited(&req.headers, body, STATE_LIMIT, true).await?;
+            // The stream is limited by pauses (`Req::take_body`), not by a total time.
+            req.body = read_limited(&req.headers, body, STATE_LIMIT, true, Duration::MAX).await?;
         }
         store.import(&req.json(false)?)?;
         return Ok(ok(&json!({ "status": "imported" })));

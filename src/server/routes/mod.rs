@@ -107,7 +107,11 @@ where
     };
     let surface = route.surface();
     let body = body.map_err(Into::into).boxed();
-    if let Err(error) = req.take_body(body, route.body_policy(&req.method)).await {
+    let timeout = store.config().body_timeout;
+    if let Err(error) = req
+        .take_body(body, route.body_policy(&req.method), timeout)
+        .await
+    {
         return surface.render(&error);
     }
     match dispatch(store, &mut req, route).await {
