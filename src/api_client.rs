@@ -192,6 +192,7 @@ pub struct ApiClient {
     http: HttpClient,
     base: String,
     token: Option<String>,
+    control_token: Option<String>,
 }
 
 /// `{"runs": [...]}`, as push and the run list answer.
@@ -214,6 +215,7 @@ impl ApiClient {
             http: HttpClient::new(),
             base: base_url.trim_end_matches('/').to_owned(),
             token: None,
+            control_token: None,
         }
     }
 
@@ -221,6 +223,14 @@ impl ApiClient {
     /// the Hub API needs unless hubmock runs with auth off.
     pub fn with_token(mut self, token: &str) -> ApiClient {
         self.token = Some(token.to_owned());
+        self
+    }
+
+    /// The same client, sending `Authorization: Bearer <token>` on the control API
+    /// (`/_hubmock/...`), as a hubmock started with `--control-token` requires. The Hub API
+    /// keeps getting the login token of [`ApiClient::with_token`], if any.
+    pub fn with_control_token(mut self, token: &str) -> ApiClient {
+        self.control_token = Some(token.to_owned());
         self
     }
 
@@ -477,7 +487,12 @@ impl ApiClient {
         expected: u16,
     ) -> Result<Bytes, ApiError> {
         let url = self.url(path_or_url);
-        let authorization = self.token.as_ref().map(|token| format!("JWT {token}"));
+        // One Authorization header per request: the control token on the control API, the
+        // login token everywhere else.
+        let authorization = match &self.control_token {
+            Some(token) if path_or_url.starts_with("/_hubmock/") => Some(format!("Bearer {token}")),
+            _ => self.token.as_ref().map(|token| format!("JWT {token}")),
+        };
         let mut headers = Vec::new();
         if let Some(value) = &authorization {
             headers.push(("authorization", value.as_str()));

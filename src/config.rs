@@ -46,6 +46,9 @@ pub struct Config {
     /// 1 MiB), or may pause between two reads (streamed bodies: a state import); past that
     /// the request is answered `408` and the connection closed.
     pub body_timeout: Duration,
+    /// The token the control API requires as `Authorization: Bearer <token>`; `None`: the
+    /// control API is open, as it always was. See [`Config::with_control_token`].
+    pub control_token: Option<String>,
 }
 
 /// The default connection cap: half the process's open-file limit (the other half is left to
@@ -77,6 +80,7 @@ impl Default for Config {
             max_connections: default_max_connections(),
             connection_timeouts: Timeouts::default(),
             body_timeout: BODY_TIMEOUT,
+            control_token: None,
         }
     }
 }
@@ -145,6 +149,17 @@ impl Config {
     /// Sets how long a request body may take.
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the control API (`/_hubmock/`), health and
+    /// the OpenAPI document excepted; a request without it, or with another token, is refused
+    /// with `401` before its body is read. The Hub API and the callback endpoint keep their own
+    /// auth. Give a token that is not empty and has no whitespace at its ends (HTTP drops it
+    /// from headers); [`ApiClient::with_control_token`](crate::ApiClient::with_control_token)
+    /// sends it.
+    pub fn with_control_token(mut self, token: impl Into<String>) -> Self {
+        self.control_token = Some(token.into());
         self
     }
 

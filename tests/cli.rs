@@ -1,6 +1,6 @@
 //! The `hubmock` binary: the first line, flags, signals and exit codes.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use crate::util::Http;
@@ -13,9 +13,17 @@ struct Serve {
 
 impl Serve {
     fn start(args: &[&str]) -> Serve {
+        Serve::start_with_env(args, &[])
+    }
+
+    /// Starts `hubmock serve` with these environment variables; `HUBMOCK_CONTROL_TOKEN` is unset
+    /// unless given, so the environment the tests run in cannot change what they test.
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hubmock"))
             .args(["serve", "--port", "0"])
             .args(args)
+            .env_remove("HUBMOCK_CONTROL_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -40,6 +48,15 @@ impl Serve {
             .unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
+    }
+
+    /// Stops the server with SIGTERM and answers all it wrote to stderr.
+    fn stop_and_read_stderr(mut self) -> String {
+        let mut stderr = self.child.stderr.take().unwrap();
+        assert_eq!(self.stop_with("TERM").code(), Some(0));
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
     }
 }
 
@@ -175,6 +192,104 @@ fn a_port_in_use_exits_2_saying_so() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("could not listen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_control_token_guards_the_control_api_but_not_health_or_the_hub_api() {
+    let serve = Serve::start(&["--control-token", "s3cret"]);
+    let http = Http::new(&serve.url);
+    let missing = http.get("/_hubmock/runs").await;
+    let detail = missing.expect(401)["detail"].to_string();
+    assert!(detail.contains("not provided"), "{missing:?}");
+    assert_eq!(
+        missing.headers["www-authenticate"], "Bearer realm=\"hubmock\"",
+        "{missing:?}"
+    );
+    let wrong = http
+        .send(
+            http::Method::POST,
+            "/_hubmock/reset",
+            &[("authorization", "Bearer s3cre7")],
+            "",
+        )
+        .await;
+    let detail = wrong.expect(401)["detail"].to_string();
+    assert!(detail.contains("Invalid control token"), "{wrong:?}");
+    assert!(
+        !detail.contains("s3cre7"),
+        "the token sent is echoed: {wrong:?}"
+    );
+    let right = http
+        .send(
+            http::Method::GET,
+            "/_hubmock/runs",
+            &[("authorization", "Bearer s3cret")],
+            "",
+        )
+        .await;
+    assert_eq!(right.expect(200), serde_json::json!({"runs": []}));
+    http.get("/_hubmock/health").await.expect(200);
+    // The Hub API keeps its own auth: a login needs no control token, nor does its use.
+    let api = hubmock::ApiClient::new(&serve.url);
+    let login = api.login("hubmock", "hubmock").await.unwrap();
+    let api = api.with_token(&login).with_control_token("s3cret");
+    api.create_repository("hubmock", "app").await.unwrap();
+    let repo = hubmock::RepoName::new("hubmock", "app").unwrap();
+    let spec = hubmock::PipelineSpec::new("p", &["http://127.0.0.1:9/hook"]);
+    api.create_pipeline(&repo, spec).await.unwrap();
+    http.with_token(&login)
+        .get("/v2/repositories/hubmock/app/webhook_pipeline/p/")
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn the_control_token_can_come_from_the_environment() {
+    let serve = Serve::start_with_env(&[], &[("HUBMOCK_CONTROL_TOKEN", "from-env")]);
+    let http = Http::new(&serve.url);
+    http.get("/_hubmock/runs").await.expect(401);
+    http.send(
+        http::Method::GET,
+        "/_hubmock/runs",
+        &[("authorization", "Bearer from-env")],
+        "",
+    )
+    .await
+    .expect(200);
+}
+
+#[test]
+fn serve_refuses_an_empty_control_token() {
+    assert_refused(
+        &["serve", "--port", "0", "--control-token", ""],
+        "invalid value '' for '--control-token <TOKEN>': must not be empty; leave the flag out \
+         to run without a control token",
+    );
+}
+
+#[test]
+fn binding_a_non_loopback_address_without_a_token_warns_on_stderr() {
+    let serve = Serve::start(&["--bind", "0.0.0.0"]);
+    assert!(serve.url.starts_with("http://0.0.0.0:"), "{}", serve.url);
+    let stderr = serve.stop_and_read_stderr();
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("anyone who can reach this port can drive the emulator")
+            && stderr.contains("--control-token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn binding_a_non_loopback_address_with_a_token_or_loopback_without_warns_nothing() {
+    for args in [&["--bind", "0.0.0.0", "--control-token", "s3cret"][..], &[]] {
+        let stderr = Serve::start(args).stop_and_read_stderr();
+        // Only the warning is looked for: other lines (logs) may come and go.
+        assert!(
+            !stderr.contains("anyone who can reach"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 /// Writes scenario files into a fresh folder.

@@ -5,6 +5,7 @@ mod util;
 mod chain;
 mod cli;
 mod control;
+mod control_token;
 mod double;
 mod errors;
 mod fuzz_receiver;

@@ -130,6 +130,17 @@ struct ServeArgs {
     /// the request is answered 408.
     #[arg(long, default_value = "30s", value_parser = longer_than_zero)]
     body_timeout: Duration,
+    /// Require this token as `Authorization: Bearer <TOKEN>` on the control API (/_hubmock/),
+    /// health and openapi.json excepted. The Hub API and callbacks keep their own auth.
+    /// Prefer the environment variable: a flag shows in `ps`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HUBMOCK_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_parser = control_token
+    )]
+    control_token: Option<String>,
 }
 
 fn parse_user(text: &str) -> Result<(String, String), String> {
@@ -164,6 +175,22 @@ fn longer_than_zero(text: &str) -> Result<Duration, String> {
 /// `--callback-timeout`: "no timeout" is the flag left out, not `0s`.
 fn callback_timeout(text: &str) -> Result<Duration, String> {
     longer_than_zero(text).map_err(|err| format!("{err}; leave the flag out to wait forever"))
+}
+
+/// `--control-token`: an empty token would guard nothing, and whitespace at its ends is dropped
+/// from HTTP headers, so a token with it could never be sent.
+fn control_token(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err(
+            "must not be empty; leave the flag out to run without a control token".to_owned(),
+        );
+    }
+    if text.trim() != text {
+        return Err(
+            "must not start or end with whitespace, which HTTP drops from headers".to_owned(),
+        );
+    }
+    Ok(text.to_owned())
 }
 
 fn absolute_http_url(text: &str) -> Result<String, String> {
@@ -350,6 +377,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if let Some(max) = args.max_connections {
         config = config.with_max_connections(max);
     }
+    if let Some(token) = args.control_token {
+        config = config.with_control_token(token);
+    }
     if let Some(url) = args.public_url {
         config = config.with_public_url(url);
     }
@@ -367,6 +397,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             .map_err(|err| format!("could not listen on {address}: {err}"))?;
         let url = hubmock::server::listening_url(&listener)
             .map_err(|err| format!("could not read the listening address: {err}"))?;
+        let exposed = listener
+            .local_addr()
+            .is_ok_and(|address| !address.ip().to_canonical().is_loopback());
+        if exposed && config.control_token.is_none() {
+            eprintln!(
+                "hubmock: warning: listening on {url}, not a loopback address, without a control \
+                 token: anyone who can reach this port can drive the emulator (reset its state, \
+                 push, import a state, read the deliveries and their payloads). Set a token \
+                 with HUBMOCK_CONTROL_TOKEN=<token> (or --control-token <token>) and send it as \
+                 'Authorization: Bearer <token>'."
+            );
+        }
         // Before the line: a harness may signal as soon as it has read it.
         let stop = StopSignals::install()?;
         {

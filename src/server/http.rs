@@ -66,6 +66,20 @@ pub enum HttpError {
         /// The path the hook URL named.
         path: String,
     },
+    /// The surface requires the control token and the request does not carry it.
+    ControlToken(TokenRefusal),
+}
+
+/// What is wrong with a request's control token. Never holds the token given: no answer or
+/// log echoes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// No `Authorization` header.
+    Missing,
+    /// An `Authorization` header of another scheme (a Hub API `JWT` token, say).
+    NotBearer,
+    /// A bearer token that is not the control token.
+    Wrong,
 }
 
 impl From<Error> for HttpError {
@@ -111,6 +125,19 @@ impl fmt::Display for HttpError {
                 "This request is hubmock's own delivery of run {run_id}, step {step}: its hook URL \
                  points back at hubmock ({method} {path}), which would make the emulator drive \
                  itself, so hubmock does not act on it. Point the webhook at a receiver instead."
+            ),
+            HttpError::ControlToken(TokenRefusal::Missing) => f.write_str(
+                "Authentication credentials were not provided: this hubmock's control API \
+                 requires its control token (set with --control-token or \
+                 HUBMOCK_CONTROL_TOKEN) as 'Authorization: Bearer <token>'.",
+            ),
+            HttpError::ControlToken(TokenRefusal::NotBearer) => f.write_str(
+                "The Authorization header must be 'Bearer <token>' with this hubmock's control \
+                 token; a Hub API login token does not open the control API.",
+            ),
+            HttpError::ControlToken(TokenRefusal::Wrong) => f.write_str(
+                "Invalid control token: the bearer token is not the one this hubmock was \
+                 started with (--control-token or HUBMOCK_CONTROL_TOKEN).",
             ),
         }
     }
@@ -407,7 +434,7 @@ pub fn empty(status: StatusCode) -> HttpResponse {
 
 /// The JSON answer for a refusal, as the Hub API (Django REST framework) words it; the
 /// control API and the callback endpoint speak the same dialect. `Allow` comes with a 405 and
-/// `WWW-Authenticate` with a 401.
+/// `WWW-Authenticate` with a 401 (`JWT` for the Hub API's, `Bearer` for the control token's).
 pub fn json_error(error: &HttpError) -> HttpResponse {
     let detail = |text: String| json!({ "detail": text });
     let (status, body) = match error {
@@ -436,6 +463,7 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
             (StatusCode::METHOD_NOT_ALLOWED, detail(error.to_string()))
         }
         HttpError::OwnDelivery { .. } => (StatusCode::LOOP_DETECTED, detail(error.to_string())),
+        HttpError::ControlToken(_) => (StatusCode::UNAUTHORIZED, detail(error.to_string())),
     };
     let mut response = json_response(status, &body);
     match error {
@@ -459,6 +487,12 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("JWT realm=\"api\""),
+            );
+        }
+        HttpError::ControlToken(_) => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"hubmock\""),
             );
         }
         _ => {}

@@ -14,7 +14,9 @@ use http::Method;
 use http_body_util::BodyExt;
 use hyper::body::Body;
 
-use super::http::{json_error, BodyPolicy, BoxError, HttpError, HttpResponse, Req, BODY_LIMIT};
+use super::http::{
+    json_error, BodyPolicy, BoxError, HttpError, HttpResponse, Req, TokenRefusal, BODY_LIMIT,
+};
 use crate::model::repository::{RepoName, LIBRARY};
 use crate::store::Store;
 
@@ -61,6 +63,13 @@ impl Route<'_> {
         }
     }
 
+    /// Whether this route needs the control token, when one is configured: every route of a
+    /// surface that takes it, except health (liveness probes carry no credentials) and the
+    /// OpenAPI document (it describes the API and shows no state).
+    fn needs_control_token(&self) -> bool {
+        self.surface().takes_control_token() && !matches!(self, Route::Health | Route::OpenApi)
+    }
+
     /// How this route takes its body when called with `method`.
     fn body_policy(&self, method: &Method) -> BodyPolicy {
         match (self, method) {
@@ -75,6 +84,18 @@ impl Route<'_> {
 }
 
 impl Surface {
+    /// Whether the control token (`--control-token`) guards this surface. It is a property of
+    /// the surface, not of each route, so a surface that drives the emulator's state opts in
+    /// here in one line: the settings pages, once built, answer `true` too. The Hub API and
+    /// the callback endpoint never take it: they keep Docker Hub's own auth (login tokens; the
+    /// hook id as the secret), so code under test calls them exactly as it calls Docker Hub.
+    fn takes_control_token(self) -> bool {
+        match self {
+            Surface::Control => true,
+            Surface::Hub | Surface::Callback => false,
+        }
+    }
+
     /// The one place where this surface's errors become answers. The Hub API, its callback
     /// endpoint and the control API all speak Django REST framework's `{"detail": ...}` JSON
     /// today; a surface with another dialect (the registry's OCI `{"errors": [...]}`, HTML
@@ -106,6 +127,12 @@ where
         Err(error) => return Surface::Control.render(&error),
     };
     let surface = route.surface();
+    // Before the body: a refused request is not read, and changes nothing.
+    if route.needs_control_token() {
+        if let Some(refusal) = control_token_refusal(store, &req) {
+            return surface.render(&HttpError::ControlToken(refusal));
+        }
+    }
     let body = body.map_err(Into::into).boxed();
     let timeout = store.config().body_timeout;
     if let Err(error) = req
@@ -161,6 +188,34 @@ fn own_delivery(store: &Store, req: &Req) -> Option<HttpError> {
     })
 }
 
+/// Why a request does not carry the configured control token, if one is configured.
+fn control_token_refusal(store: &Store, req: &Req) -> Option<TokenRefusal> {
+    let expected = store.config().control_token.as_deref()?;
+    let Some(header) = req.headers.get(http::header::AUTHORIZATION) else {
+        return Some(TokenRefusal::Missing);
+    };
+    // The scheme is case-insensitive (RFC 9110, section 11.1); the token is compared as bytes.
+    let header = header.as_bytes();
+    let given = match header.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => header[7..].trim_ascii(),
+        _ => return Some(TokenRefusal::NotBearer),
+    };
+    (!same_secret(given, expected.as_bytes())).then_some(TokenRefusal::Wrong)
+}
+
+/// Compares a given secret with the expected one in time that depends only on the expected
+/// one's length, not on where they first differ, so the answer's timing does not lead a
+/// guesser to the token byte by byte.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let differs = expected
+        .iter()
+        .enumerate()
+        .fold(u8::from(given.len() != expected.len()), |acc, (i, byte)| {
+            acc | (byte ^ given.get(i).copied().unwrap_or(0))
+        });
+    std::hint::black_box(differs) == 0
+}
+
 fn repo(namespace: &str, name: &str) -> Result<RepoName, HttpError> {
     Ok(RepoName::new(namespace, name)?)
 }
@@ -207,5 +262,21 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
             method: method.clone(),
             path: path.to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn only_the_same_bytes_are_the_same_secret() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cre", b"s3cret"));
+        assert!(!same_secret(b"s3cret!", b"s3cret"));
+        assert!(!same_secret(b"s3creT", b"s3cret"));
+        assert!(!same_secret(b"", b"s3cret"));
+        // A given token padded with the zero bytes the fold reads past its end is still wrong.
+        assert!(!same_secret(b"ab", b"ab\0"));
     }
 }
