@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 
 use crate::client::HttpClient;
+use crate::logging;
 use crate::model::hook_url;
 use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
@@ -103,14 +104,49 @@ pub async fn run(
             let _permit = limit.acquire_owned().await;
             // R4, R9: the chain arms the step's callback timer from the moment it is sent.
             if !store.sending(&dispatch) {
+                tracing::debug!(
+                    target: logging::DELIVERY,
+                    run = dispatch.run_id,
+                    step = dispatch.step,
+                    "delivery dropped: its run is over, reset or replaced"
+                );
                 return;
             }
+            tracing::debug!(
+                target: logging::DELIVERY,
+                run = dispatch.run_id,
+                step = dispatch.step,
+                url = %hook_url::redact(&dispatch.url),
+                "sending delivery"
+            );
             let marker = store.delivery_marker(&dispatch);
             let timeout = store.config().delivery_timeout;
             let record = deliver(&client, &dispatch, &marker, timeout).await;
+            log_delivery(&record);
             store.delivered(&dispatch, record);
         });
     }
+}
+
+/// One line per delivery made. Its URL is the log record's, with any password as `***`;
+/// neither the payload nor the headers are logged.
+fn log_delivery(record: &DeliveryRecord) {
+    let result = &record.result;
+    let message = if result.status.is_some() {
+        "delivery answered"
+    } else {
+        "delivery got no answer"
+    };
+    tracing::info!(
+        target: logging::DELIVERY,
+        run = record.run_id,
+        step = record.step,
+        url = %record.url,
+        status = result.status,
+        error = result.error.as_deref(),
+        elapsed_ms = result.duration_ms,
+        "{message}"
+    );
 }
 
 /// Deliveries in flight to one host at most.

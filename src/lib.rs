@@ -45,6 +45,8 @@
 //! - [`scenario`]: YAML scenarios: format, loader, runner, reports.
 //! - [`fuzz_receiver`]: `hubmock fuzz-receiver`, generated payloads against a user's receiver.
 //! - `fuzzing` (with the `fuzzing` feature): the bodies of the cargo-fuzz targets in `fuzz/`.
+//! - `logging` (private): what the library logs, as `tracing` events (requests, deliveries,
+//!   callbacks); never a secret. Only the binary installs a subscriber.
 //! - [`Config`], [`Error`]: options of one instance; the domain's errors.
 //!
 //! ARCHITECTURE.md at the repository's root is the longer map: where each rule lives and
@@ -62,6 +64,7 @@ pub mod fuzz_receiver;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod hub;
+mod logging;
 pub mod model;
 pub mod net;
 pub mod scenario;

@@ -1,14 +1,65 @@
 //! The `hubmock` binary: the first line, flags, signals and exit codes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
-use crate::util::Http;
+use serde_json::json;
 
-/// A running `hubmock serve`, killed when dropped.
+use crate::util::{Http, WAIT};
+
+/// A running `hubmock serve`, killed when dropped. Its stderr (the log) is read as it comes,
+/// so the process never blocks on a full pipe and a test can wait for a line.
 struct Serve {
     child: Child,
     url: String,
+    log: Arc<Log>,
+}
+
+/// The lines of a child's stderr so far, and whether it has ended.
+#[derive(Default)]
+struct Log {
+    seen: Mutex<(Vec<String>, bool)>,
+    grew: Condvar,
+}
+
+impl Log {
+    /// Reads `stderr` line by line in a thread of its own until it ends.
+    fn read(stderr: impl std::io::Read + Send + 'static) -> Arc<Log> {
+        let log = Arc::new(Log::default());
+        let writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                writer.seen.lock().unwrap().0.push(line);
+                writer.grew.notify_all();
+            }
+            writer.seen.lock().unwrap().1 = true;
+            writer.grew.notify_all();
+        });
+        log
+    }
+
+    /// Waits (at most [`WAIT`]) until `done` holds for the lines read and whether stderr
+    /// has ended; panics with everything read if it never does.
+    fn wait_until(&self, what: &str, done: impl Fn(&[String], bool) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = self.seen.lock().unwrap();
+        loop {
+            if done(&seen.0, seen.1) {
+                return seen.0.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || seen.1 {
+                panic!(
+                    "stderr showed no {what} (waited up to {WAIT:?}); it said:\n{}",
+                    seen.0.join("\n")
+                );
+            }
+            seen = self.grew.wait_timeout(seen, left).unwrap().0;
+        }
+    }
 }
 
 impl Serve {
@@ -16,10 +67,20 @@ impl Serve {
         Serve::start_with_env(args, &[])
     }
 
-    /// Starts `hubmock serve` with these environment variables; `HUBMOCK_CONTROL_TOKEN` is unset
-    /// unless given, so the environment the tests run in cannot change what they test.
+    /// Starts with RUST_LOG set to `rust_log`, or unset (whatever the test's environment says).
+    fn start_with(args: &[&str], rust_log: Option<&str>) -> Serve {
+        match rust_log {
+            Some(filter) => Serve::start_with_env(args, &[("RUST_LOG", filter)]),
+            None => Serve::start_with_env(args, &[]),
+        }
+    }
+
+    /// Starts `hubmock serve` with these environment variables; `HUBMOCK_CONTROL_TOKEN` and
+    /// `RUST_LOG` are unset unless given, so the environment the tests run in cannot change
+    /// what they test.
     fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hubmock"))
+            .env_remove("RUST_LOG")
             .args(["serve", "--port", "0"])
             .args(args)
             .env_remove("HUBMOCK_CONTROL_TOKEN")
@@ -28,6 +89,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start hubmock");
+        let log = Log::read(child.stderr.take().unwrap());
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut first)
@@ -37,7 +99,7 @@ impl Serve {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .trim_end()
             .to_owned();
-        Serve { child, url }
+        Serve { child, url, log }
     }
 
     /// Sends a signal and answers how the process ended.
@@ -50,13 +112,24 @@ impl Serve {
         self.child.wait().unwrap()
     }
 
-    /// Stops the server with SIGTERM and answers all it wrote to stderr.
-    fn stop_and_read_stderr(mut self) -> String {
-        let mut stderr = self.child.stderr.take().unwrap();
+    /// The first log line for which `found` holds, once it has been written.
+    fn wait_for_line(&self, what: &str, found: impl Fn(&str) -> bool) -> String {
+        let lines = self
+            .log
+            .wait_until(what, |lines, _| lines.iter().any(|l| found(l)));
+        lines.into_iter().find(|l| found(l)).unwrap()
+    }
+
+    /// Stops the server (SIGTERM, which must exit 0) and answers its whole log.
+    fn stopped(self) -> Vec<String> {
+        let log = self.log.clone();
         assert_eq!(self.stop_with("TERM").code(), Some(0));
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).unwrap();
-        text
+        log.wait_until("end", |_, ended| ended)
+    }
+
+    /// Stops the server with SIGTERM and answers all it wrote to stderr.
+    fn stop_and_read_stderr(self) -> String {
+        self.stopped().join("\n")
     }
 }
 
@@ -108,6 +181,207 @@ async fn serve_exits_0_on_sigint() {
         .await
         .expect(200);
     assert_eq!(serve.stop_with("INT").code(), Some(0));
+}
+
+#[tokio::test]
+async fn serve_logs_each_request_with_method_path_and_status_on_stderr() {
+    let serve = Serve::start(&[]);
+    Http::new(&serve.url)
+        .get("/_hubmock/health")
+        .await
+        .expect(200);
+    let line = serve.wait_for_line("request line", |l| l.contains("hubmock::request"));
+    for field in [
+        "method=GET",
+        "path=/_hubmock/health",
+        "status=200",
+        "elapsed_ms=",
+    ] {
+        assert!(line.contains(field), "{field} missing from {line:?}");
+    }
+}
+
+#[tokio::test]
+async fn log_format_json_writes_one_object_per_line_with_the_request_fields() {
+    let serve = Serve::start(&["--log-format", "json"]);
+    Http::new(&serve.url)
+        .get("/_hubmock/health")
+        .await
+        .expect(200);
+    let lines = serve.stopped();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+        .collect();
+    let request = events
+        .iter()
+        .find(|e| e["target"] == "hubmock::request")
+        .unwrap_or_else(|| panic!("no request event in {lines:#?}"));
+    assert_eq!(request["level"], "INFO", "{request}");
+    assert_eq!(request["method"], "GET", "{request}");
+    assert_eq!(request["path"], "/_hubmock/health", "{request}");
+    assert_eq!(request["status"], 200, "{request}");
+    assert!(request["elapsed_ms"].is_number(), "{request}");
+    assert!(request["timestamp"].is_string(), "{request}");
+}
+
+#[tokio::test]
+async fn quiet_logs_no_request_lines() {
+    let serve = Serve::start(&["-q"]);
+    Http::new(&serve.url)
+        .get("/_hubmock/health")
+        .await
+        .expect(200);
+    // The request was logged, if at all, before it was answered; the whole log is read once
+    // the process has ended.
+    let lines = serve.stopped();
+    assert!(
+        !lines.iter().any(|l| l.contains("hubmock::request")),
+        "{lines:#?}"
+    );
+    // Nothing went wrong, so -q says nothing at all.
+    assert!(lines.is_empty(), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn rust_log_decides_instead_of_quiet() {
+    let serve = Serve::start_with(&["-q"], Some("hubmock::request=info"));
+    Http::new(&serve.url)
+        .get("/_hubmock/health")
+        .await
+        .expect(200);
+    serve.wait_for_line("request line", |l| {
+        l.contains("hubmock::request") && l.contains("path=/_hubmock/health")
+    });
+}
+
+#[test]
+fn an_invalid_rust_log_exits_2_saying_why() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hubmock"))
+        .args(["check", "no-such-folder"])
+        .env("RUST_LOG", "hubmock=loud")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hubmock: RUST_LOG=\"hubmock=loud\" is not a log filter"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_log_shows_deliveries_and_callbacks_but_never_a_password_token_or_hook_id() {
+    use base64::prelude::{Engine as _, BASE64_STANDARD};
+    let receiver = crate::util::answering(200).await;
+    let password = "login-pw-7f3a";
+    let serve = Serve::start(&["--user", &format!("acme:{password}")]);
+    let http = Http::new(&serve.url);
+    let login = http
+        .post(
+            "/v2/users/login/",
+            json!({"username": "acme", "password": password}),
+        )
+        .await
+        .expect(200);
+    let token = login["token"].as_str().unwrap().to_owned();
+    // Every request from here on carries the token in its Authorization header.
+    let http = http.with_token(&token);
+    http.post(
+        "/_hubmock/repositories",
+        json!({"namespace": "acme", "name": "app"}),
+    )
+    .await
+    .expect(201);
+    let address = receiver.address();
+    let hook = format!("http://user:hook-secret-9c1e@{address}/hook");
+    http.post(
+        "/v2/repositories/acme/app/webhook_pipeline/",
+        json!({"name": "p", "expect_final_callback": true,
+               "webhooks": [{"name": "a", "hook_url": hook}]}),
+    )
+    .await
+    .expect(201);
+    let runs = http
+        .post("/_hubmock/repositories/acme/app/push", json!({}))
+        .await
+        .expect(202);
+    let run = &runs["runs"][0];
+    let id = run["id"].as_u64().unwrap();
+    let step = &run["steps"][0];
+    let hook_id = step["hook_id"].as_str().unwrap().to_owned();
+    let wait = WAIT.as_millis();
+    http.get(&format!(
+        "/_hubmock/runs/{id}?wait=delivered&step=0&timeout_ms={wait}"
+    ))
+    .await
+    .expect(200);
+    http.post(
+        step["callback_url"].as_str().unwrap(),
+        json!({"state": "success"}),
+    )
+    .await
+    .expect(200);
+    let run = http
+        .get(&format!(
+            "/_hubmock/runs/{id}?wait=finished&timeout_ms={wait}"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(run["status"], "success", "{run:#}");
+    // A query value is never logged either.
+    http.get("/_hubmock/health?token=query-secret-2b4d")
+        .await
+        .expect(200);
+    let lines = serve.stopped();
+    let log = lines.join("\n");
+    let delivery = lines
+        .iter()
+        .find(|l| l.contains("hubmock::delivery"))
+        .unwrap_or_else(|| panic!("no delivery line:\n{log}"));
+    for field in [
+        &format!("run={id}"),
+        "step=0",
+        &format!("url=http://user:***@{address}/hook"),
+        "status=200",
+    ] {
+        assert!(
+            delivery.contains(field),
+            "{field} missing from {delivery:?}"
+        );
+    }
+    let callback = lines
+        .iter()
+        .find(|l| l.contains("hubmock::callback"))
+        .unwrap_or_else(|| panic!("no callback line:\n{log}"));
+    for field in [
+        &format!("run={id}"),
+        "step=0",
+        "state=success",
+        "run_status=success",
+    ] {
+        assert!(
+            callback.contains(field),
+            "{field} missing from {callback:?}"
+        );
+    }
+    assert!(
+        log.contains("path=/u/acme/app/hook/***/"),
+        "the callback request is logged with its hook id hidden:\n{log}"
+    );
+    let basic = BASE64_STANDARD.encode("user:hook-secret-9c1e");
+    for secret in [
+        password,
+        "hook-secret-9c1e",
+        &basic,
+        &token,
+        &hook_id,
+        "query-secret-2b4d",
+    ] {
+        assert!(!log.contains(secret), "the log shows {secret:?}:\n{log}");
+    }
 }
 
 #[tokio::test]

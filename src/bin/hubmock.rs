@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use hubmock::model::fields::is_absolute_http_url;
 use hubmock::net::Timeouts;
 use hubmock::{scenario, Config, PayloadFormat};
@@ -141,6 +141,71 @@ struct ServeArgs {
         value_parser = control_token
     )]
     control_token: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// How much `serve` logs to stderr, and how. RUST_LOG, when set, decides what is logged
+/// instead of -v and -q.
+#[derive(Args)]
+struct LogArgs {
+    /// Log more: -v adds debug events, -vv everything (the default is info: each request,
+    /// delivery and callback).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Log only warnings and errors.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Log lines as text, or as json (one object per line, for log collectors).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "text|json")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogArgs {
+    /// The level of hubmock's own events.
+    fn level(&self) -> &'static str {
+        match (self.quiet, self.verbose) {
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        }
+    }
+}
+
+/// Installs the log on stderr: hubmock's events from `level` up and other crates' warnings,
+/// unless RUST_LOG is set (then it decides, e.g. `RUST_LOG=hubmock::delivery=debug`). stdout
+/// stays for what a command prints (`serve`'s listening line, `run`'s results).
+fn install_log(level: &str, format: LogFormat) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::builder().parse(&directives).map_err(|err| {
+                format!(
+                    "RUST_LOG={directives:?} is not a log filter ({err}); \
+                     e.g. RUST_LOG=hubmock=debug"
+                )
+            })?
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err("RUST_LOG is not valid UTF-8".to_owned())
+        }
+        _ => EnvFilter::new(format!("warn,hubmock={level}")),
+    };
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => log.json().flatten_event(true).try_init(),
+    };
+    installed.map_err(|err| format!("could not install the log: {err}"))
 }
 
 fn parse_user(text: &str) -> Result<(String, String), String> {
@@ -212,6 +277,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    // Only `serve` logs its traffic by default; the other commands print their own results
+    // and log only warnings (their in-process emulators' traffic is there with RUST_LOG).
+    match &cli.command {
+        Command::Serve(args) => install_log(args.log.level(), args.log.log_format)?,
+        _ => install_log("warn", LogFormat::Text)?,
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Run(args) => run_scenarios(args),

@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -25,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::delivery;
+use crate::logging;
 use crate::net;
 use crate::store::{Store, Work};
 
@@ -67,6 +69,16 @@ pub(crate) async fn serve(
     let grace = store.config().shutdown_grace;
     let max_connections = store.config().max_connections;
     let timeouts = store.config().connection_timeouts;
+    if let Ok(url) = listening_url(&listener) {
+        tracing::info!(target: logging::SERVER, %url, "listening");
+    }
+    let shutdown = async {
+        shutdown.await;
+        tracing::info!(
+            target: logging::SERVER,
+            "shutting down: requests and deliveries in flight may finish"
+        );
+    };
     let service_store = store.clone();
     // Stops accepting when `shutdown` completes, then lets requests in flight finish (up to
     // the grace period) before the engine is stopped.
@@ -79,7 +91,7 @@ pub(crate) async fn serve(
             let store = service_store.clone();
             let service = service_fn(move |request| {
                 let store = store.clone();
-                async move { Ok::<_, Infallible>(routes::handle(&store, request).await) }
+                async move { Ok::<_, Infallible>(answer(&store, request).await) }
             });
             net::serve_http(stream, service, stopping, timeouts)
         },
@@ -91,4 +103,23 @@ pub(crate) async fn serve(
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
     Ok(())
+}
+
+/// Answers one request and logs it: the one place where requests are logged. Only the method,
+/// the path (a callback's hook id hidden), the status and the time to the answer's head are
+/// logged; never a header, the query or a body, where tokens and passwords travel.
+async fn answer(store: &Store, request: ::http::Request<Incoming>) -> http::HttpResponse {
+    let started = tokio::time::Instant::now();
+    // Cheap copies: the URI shares its bytes.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let response = routes::handle(store, request).await;
+    tracing::info!(
+        target: logging::REQUEST,
+        %method,
+        path = %routes::shown_path(uri.path()),
+        status = response.status().as_u16(),
+        elapsed_ms = logging::millis(started.elapsed()),
+        "answered"
+    );
+    response
 }

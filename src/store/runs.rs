@@ -7,6 +7,7 @@ use super::deliveries::{self, DeliveryRecord, Dispatch};
 use super::state::RepoEntry;
 use super::Store;
 use crate::error::{Error, Missing};
+use crate::logging;
 use crate::model::callback::Callback;
 use crate::model::chain::{self, Effect, Event, Rejection, RunStart};
 use crate::model::ids;
@@ -173,7 +174,7 @@ impl Store {
     ) -> Result<Run, Error> {
         // Parse and validate before taking the lock: a 1 MiB body never stalls other requests.
         let verdict = Callback::validate(body);
-        self.commit(|state, changes| {
+        let applied = self.commit(|state, changes| {
             let unknown = || Error::NotFound(Missing::Hook(hook_id.to_owned()));
             let &(run_id, step) = state.hooks.get(hook_id).ok_or_else(unknown)?;
             let run = state.runs.get_mut(&run_id).ok_or_else(unknown)?;
@@ -187,26 +188,67 @@ impl Store {
             match run.apply(event, Timestamp::now()) {
                 Ok(effects) => {
                     changes.run(run_id, effects);
-                    Ok(run.clone())
+                    Ok((run.clone(), step))
                 }
                 Err(Rejection::UpdateNotAllowed) => Err(Error::UpdateNotAllowed),
                 Err(Rejection::Invalid(errors)) => Err(Error::Invalid(errors)),
             }
-        })
+        });
+        // Logged after the lock is released; the body is not logged.
+        match applied {
+            Ok((run, step)) => {
+                // Applied, so the body was a valid callback.
+                let state = verdict.map_or(String::new(), |c| logging::wire_name(&c.state));
+                tracing::info!(
+                    target: logging::CALLBACK,
+                    run = run.id(),
+                    step,
+                    state = %state,
+                    run_status = %logging::wire_name(&run.status()),
+                    "callback"
+                );
+                Ok(run)
+            }
+            Err(error) => {
+                // A hook id is as good as a password to its step: never shown.
+                let reason = match &error {
+                    Error::NotFound(_) => "no step of this repository has this hook id".to_owned(),
+                    other => other.to_string(),
+                };
+                tracing::info!(
+                    target: logging::CALLBACK,
+                    %repository,
+                    reason,
+                    "callback refused"
+                );
+                Err(error)
+            }
+        }
     }
 
     /// A step's callback timer ran out (R9).
     pub fn callback_timed_out(&self, run_id: u64, step: usize, hook_id: &str) {
-        let _ = self.commit(|state, changes| {
+        let timed_out = self.commit(|state, changes| {
             if !state.is_current(run_id, step, hook_id) {
-                return Ok(());
+                return Ok(None);
             }
             let run = state.runs.get_mut(&run_id).expect("current");
-            if let Ok(effects) = run.apply(Event::CallbackTimedOut { step }, Timestamp::now()) {
+            // Refused when the callback came first: then nothing timed out.
+            let effects = run.apply(Event::CallbackTimedOut { step }, Timestamp::now());
+            Ok(effects.ok().map(|effects| {
                 changes.run(run_id, effects);
-            }
-            Ok(())
+                run.status()
+            }))
         });
+        if let Ok(Some(run_status)) = timed_out {
+            tracing::info!(
+                target: logging::CALLBACK,
+                run = run_id,
+                step,
+                run_status = %logging::wire_name(&run_status),
+                "callback timed out"
+            );
+        }
     }
 
     /// One run.

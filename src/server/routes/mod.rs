@@ -9,6 +9,8 @@ mod callback;
 mod control;
 mod hub;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::Method;
 use http_body_util::BodyExt;
@@ -17,6 +19,7 @@ use hyper::body::Body;
 use super::http::{
     json_error, BodyPolicy, BoxError, HttpError, HttpResponse, Req, TokenRefusal, BODY_LIMIT,
 };
+use crate::logging;
 use crate::model::repository::{RepoName, LIBRARY};
 use crate::store::Store;
 
@@ -180,6 +183,14 @@ fn own_delivery(store: &Store, req: &Req) -> Option<HttpError> {
         .to_str()
         .ok()?;
     let (run_id, step) = store.own_delivery(marker)?;
+    tracing::warn!(
+        target: logging::REQUEST,
+        run = run_id,
+        step,
+        method = %req.method,
+        path = %shown_path(&req.path),
+        "refused hubmock's own delivery (508): a hook URL points back at hubmock"
+    );
     Some(HttpError::OwnDelivery {
         run_id,
         step,
@@ -218,6 +229,23 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 
 fn repo(namespace: &str, name: &str) -> Result<RepoName, HttpError> {
     Ok(RepoName::new(namespace, name)?)
+}
+
+/// The path as the log shows it: a callback path's hook id, which lets whoever knows it decide
+/// the step, as `***`.
+pub(super) fn shown_path(path: &str) -> Cow<'_, str> {
+    match route(&Method::POST, path) {
+        // The hook id is the last segment (a trailing slash aside).
+        Ok(Route::Callback(_, _, hook_id)) if !hook_id.is_empty() => match path.rfind(hook_id) {
+            Some(start) => Cow::Owned(format!(
+                "{}***{}",
+                &path[..start],
+                &path[start + hook_id.len()..]
+            )),
+            None => Cow::Borrowed(path),
+        },
+        _ => Cow::Borrowed(path),
+    }
 }
 
 /// Matches a path (one optional trailing slash) and checks the method.
@@ -267,7 +295,7 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
 
 #[cfg(test)]
 mod tests {
-    use super::same_secret;
+    use super::{same_secret, shown_path};
 
     #[test]
     fn only_the_same_bytes_are_the_same_secret() {
@@ -278,5 +306,21 @@ mod tests {
         assert!(!same_secret(b"", b"s3cret"));
         // A given token padded with the zero bytes the fold reads past its end is still wrong.
         assert!(!same_secret(b"ab", b"ab\0"));
+    }
+
+    #[test]
+    fn the_log_shows_a_callback_path_without_its_hook_id() {
+        assert_eq!(
+            shown_path("/u/acme/app/hook/abc123/"),
+            "/u/acme/app/hook/***/"
+        );
+        assert_eq!(shown_path("/_/app/hook/abc123"), "/_/app/hook/***");
+        // A hook id that also appears earlier in the path: only the last segment goes.
+        assert_eq!(
+            shown_path("/u/hook/hook/hook/hook"),
+            "/u/hook/hook/hook/***"
+        );
+        assert_eq!(shown_path("/_hubmock/runs/7"), "/_hubmock/runs/7");
+        assert_eq!(shown_path("/nowhere"), "/nowhere");
     }
 }
