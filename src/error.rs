@@ -29,6 +29,17 @@ pub enum Error {
     Busy(String),
 }
 
+impl From<crate::model::callback::CallbackRefusal> for Error {
+    fn from(refusal: crate::model::callback::CallbackRefusal) -> Error {
+        match refusal {
+            crate::model::callback::CallbackRefusal::Malformed(message) => {
+                Error::BadRequest(message)
+            }
+            crate::model::callback::CallbackRefusal::Invalid(errors) => Error::Invalid(errors),
+        }
+    }
+}
+
 /// What was looked for and not found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Missing {

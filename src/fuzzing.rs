@@ -11,7 +11,7 @@
 //! | [`callback`] | a callback body | validation never panics, agrees with [`Callback::from_json`]; a valid callback survives a round trip |
 //! | [`hub_bodies`] | a Hub API request body | pipeline and repository bodies never panic; what is accepted round-trips through what the API shows |
 //! | [`scenario`] | a YAML scenario file | parsing never panics; errors name the file and 1-based positions |
-//! | [`router`] | a script of HTTP requests (below) | every answer is < 500, JSON (or an empty 204), prompt; a 4xx or a GET changes nothing; runs keep the chain's shape; the state exports and imports back equal |
+//! | [`router`] | a script of HTTP requests (below) | every answer is < 500 (but a `508` for hubmock's own delivery and a `503` past the pending-run limit), JSON (or an empty 204), prompt; a refusal or a GET changes nothing; runs keep the chain's shape; the state exports and imports back equal |
 //!
 //! # The router's input
 //!
@@ -30,20 +30,25 @@
 //! {"state": "success"}
 //! ```
 //!
-//! - An optional first line `#!` sets options: `no-auth`, `no-implicit-repositories`, and a
-//!   payload format (`legacy`, `current`, `observed`).
+//! - An optional first line `#!` sets options: `no-auth`, `no-implicit-repositories`,
+//!   `max-pending-runs=N`, and a payload format (`legacy`, `current`, `observed`).
 //! - Then each request: `METHOD TARGET`, header lines `Name: value`, an empty line, the body.
 //!   Lines that are not valid methods or headers are skipped, never an error.
 //! - Placeholders reach what a fuzzer cannot guess: `{token}` (a login token of user
 //!   `hubmock`, who owns namespace `hubmock`), `{rival}` (a token of user `rival`), `{run}`
 //!   (the newest run id), `{hook}` (the hook id of the newest step awaiting a callback, else of
-//!   the newest step) and `{callback}` (that step's callback path).
+//!   the newest step), `{callback}` (that step's callback path) and `{marker}` (the
+//!   `x-hubmock-delivery` marker of the newest delivery: a request carrying it is hubmock's own
+//!   delivery come back, and must be refused with `508` whatever its route).
+//! - A slow client: a request with the header `x-fuzz-stall` (taken off before it is sent)
+//!   sends its body and then nothing more, never ending it; the body timeout must answer it
+//!   `408` and change nothing.
 //! - Deliveries are not sent: each is answered `200` after the next request (so a callback
 //!   may come before or after the answer, R4), or as its hook URL says: `answer=NNN` for that
 //!   status, `answer=refused` for a connection error, `answer=hold` for never.
-//! - Long-polls (`wait=...`, `min=...`) do not wait: their `timeout_ms` is made 0. (Tokio's
-//!   paused clock would let them wait in virtual time, but it needs tokio's `test-util`
-//!   feature, which the library does not build with.)
+//! - Long-polls (`wait=...`, `min=...`) do not wait: their `timeout_ms` is made 0. The script
+//!   runs on tokio's paused clock (the `fuzzing` feature turns on tokio's `test-util`), so a
+//!   stalled body's timeout passes at once in virtual time.
 //! - `HUBMOCK_FUZZ_TRACE=1` prints every request and its answer ([`TRACE`]).
 //!
 //! Over 500 lines on purpose: five small targets, and the router target's request-script
@@ -54,11 +59,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::model::callback::{Callback, MAX_CONTEXT, MAX_DESCRIPTION};
+use crate::model::callback::{Callback, CallbackRefusal, MAX_CONTEXT, MAX_DESCRIPTION};
 use crate::model::fields::is_absolute_http_url;
 use crate::model::format::PayloadFormat;
 use crate::model::payload::Payload;
@@ -111,13 +116,14 @@ fn check_payload_round_trip(payload: &Payload) {
 }
 
 /// A callback body: [`Callback::validate`] never panics, agrees with
-/// [`Callback::from_json`] on the parsed JSON, names at least one field when it refuses, keeps
+/// [`Callback::from_json`] on the parsed JSON, names at least one field when it refuses JSON
+/// (and calls only what is not JSON malformed), keeps
 /// R8's limits when it accepts, and a callback it accepts validates again once serialised.
 pub fn callback(data: &[u8]) {
     let verdict = Callback::validate(data);
     if let Ok(value) = serde_json::from_slice::<Value>(data) {
         assert_eq!(
-            Callback::from_json(&value),
+            Callback::from_json(&value).map_err(CallbackRefusal::Invalid),
             verdict,
             "validate and from_json disagree"
         );
@@ -137,9 +143,16 @@ pub fn callback(data: &[u8]) {
                 "a valid callback changed in a round trip"
             );
         }
-        Err(errors) => {
+        Err(CallbackRefusal::Invalid(errors)) => {
             assert!(!errors.is_empty(), "refused without naming a field");
             assert!(errors.to_json().is_object());
+        }
+        Err(CallbackRefusal::Malformed(message)) => {
+            assert!(
+                serde_json::from_slice::<Value>(data).is_err(),
+                "called JSON malformed: {message}"
+            );
+            assert!(message.starts_with("JSON parse error - "), "{message}");
         }
     }
 }
@@ -229,6 +242,7 @@ pub fn router(data: &[u8]) {
     let script = Script::parse(data);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .start_paused(true)
         .build()
         .expect("a current-thread runtime");
     runtime.block_on(script.run());
@@ -254,7 +268,9 @@ impl<'a> Script<'a> {
     fn parse(data: &'a [u8]) -> Script<'a> {
         let mut config = Config::default()
             .with_user("hubmock", "hubmock")
-            .with_user("rival", "rival");
+            .with_user("rival", "rival")
+            // Well within ANSWER_BOUND, so a stalled body is answered (in virtual time).
+            .with_body_timeout(Duration::from_secs(1));
         let mut rest = data;
         if let Some(options) = rest.strip_prefix(b"#!") {
             let (line, after) = split_line(options);
@@ -263,6 +279,13 @@ impl<'a> Script<'a> {
                     "no-auth" => config = config.with_auth(false),
                     "no-implicit-repositories" => config = config.with_implicit_repositories(false),
                     other => {
+                        if let Some(max) = other
+                            .strip_prefix("max-pending-runs=")
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .filter(|&n| n > 0)
+                        {
+                            config = config.with_max_pending_runs(max);
+                        }
                         if let Ok(format) = other.parse::<PayloadFormat>() {
                             config = config.with_payload_format(format);
                         }
@@ -304,18 +327,23 @@ impl<'a> Script<'a> {
         // An imported state is taken as it is, so only a state built by requests is held to
         // the chain's shape.
         let mut imported = false;
+        // The marker of the newest delivery, for `{marker}`.
+        let mut marker = None;
         for block in self.requests {
-            let block = tokens.substitute(&store, block);
+            let block = tokens.substitute(&store, block, marker.as_deref());
             if let Some(sent) = request(&block) {
                 let before = store.export();
-                let what = sent.description;
+                let Sent {
+                    request,
+                    description: what,
+                    head,
+                } = sent;
                 let answer =
-                    tokio::time::timeout(ANSWER_BOUND, crate::server::handle(&store, sent.request))
+                    tokio::time::timeout(ANSWER_BOUND, crate::server::handle(&store, request))
                         .await
                         .unwrap_or_else(|_| panic!("no answer within {ANSWER_BOUND:?} to {what}"));
-                let status =
-                    check_answer(&store, &sent.method, &what, answer, &before, trace).await;
-                imported |= sent.method == Method::PUT && status.is_success();
+                let status = check_answer(&store, &head, &what, answer, &before, trace).await;
+                imported |= head.method == Method::PUT && status.is_success();
             }
             // Deliveries asked for by the previous request are answered now, after this one.
             for dispatch in std::mem::take(&mut held) {
@@ -325,6 +353,7 @@ impl<'a> Script<'a> {
                 // Timers are the engine's; the script answers deliveries only.
                 if let Work::Deliver(dispatch) = work {
                     check_payload_round_trip(&dispatch.payload);
+                    marker = Some(store.delivery_marker(&dispatch));
                     held.push(*dispatch);
                 }
             }
@@ -367,7 +396,7 @@ struct Tokens {
 
 impl Tokens {
     /// Replaces the placeholders in one request with what they stand for right now.
-    fn substitute(&self, store: &Store, block: &[u8]) -> Vec<u8> {
+    fn substitute(&self, store: &Store, block: &[u8], marker: Option<&str>) -> Vec<u8> {
         if !block.contains(&b'{') {
             return block.to_vec();
         }
@@ -399,6 +428,8 @@ impl Tokens {
             ("{run}", run.as_str()),
             ("{hook}", hook.as_str()),
             ("{callback}", callback.as_str()),
+            // Before any delivery: a marker of the right shape that is not this instance's.
+            ("{marker}", marker.unwrap_or("0000000000000000/1/0")),
         ] {
             out = replace_all(&out, placeholder.as_bytes(), value.as_bytes());
         }
@@ -476,42 +507,105 @@ fn request(block: &[u8]) -> Option<Sent> {
     } else {
         format!("{path}?{}", pairs.join("&"))
     };
-    let description = format!("{method} {target} with {} body bytes", rest.len());
+    let stalls = headers.remove(STALL).is_some();
+    let own_delivery = headers.contains_key(crate::delivery::DELIVERY_HEADER);
+    let description = format!(
+        "{method} {target} with {} body bytes{}",
+        rest.len(),
+        if stalls { ", then a stall" } else { "" }
+    );
+    let body = Stalling {
+        data: Some(Bytes::copy_from_slice(rest)),
+        stalls,
+    };
     // A target no HTTP client could send (hyper refuses it on the wire) is no request.
     let mut request = http::Request::builder()
         .method(method.clone())
         .uri(target.as_str())
-        .body(Full::new(Bytes::copy_from_slice(rest)))
+        .body(body)
         .ok()?;
     *request.headers_mut() = headers;
     Some(Sent {
         request,
-        method,
         description,
+        head: SentHead {
+            method,
+            own_delivery,
+            stalls,
+        },
     })
 }
 
+/// The script's header for a slow client (see the module documentation).
+const STALL: &str = "x-fuzz-stall";
+
 /// A request of the script, as sent and as described in failures.
 struct Sent {
-    request: http::Request<Full<Bytes>>,
-    method: Method,
+    request: http::Request<Stalling>,
     description: String,
+    head: SentHead,
+}
+
+/// What the checks of an answer need to know of its request.
+struct SentHead {
+    method: Method,
+    /// It carries a delivery marker (this instance's or not).
+    own_delivery: bool,
+    /// Its body never ends.
+    stalls: bool,
+}
+
+/// A request body: its bytes in one frame, then the end, or (`stalls`) nothing ever again.
+struct Stalling {
+    data: Option<Bytes>,
+    stalls: bool,
+}
+
+impl hyper::body::Body for Stalling {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.data.take() {
+            Some(data) if !data.is_empty() => {
+                std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+            }
+            _ if self.stalls => std::task::Poll::Pending,
+            _ => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        !self.stalls && self.data.as_ref().is_none_or(Bytes::is_empty)
+    }
 }
 
 /// The router's promises for one answer.
 async fn check_answer(
     store: &Store,
-    method: &Method,
+    sent: &SentHead,
     what: &str,
     answer: crate::server::http::HttpResponse,
     before: &Value,
     trace: bool,
 ) -> StatusCode {
+    let method = &sent.method;
     let status = answer.status();
+    // The two refusals that are the server's, not the client's: hubmock's own delivery come
+    // back (only with a marker) and a push past the pending-run limit.
+    let refused_by_server = (status == StatusCode::LOOP_DETECTED && sent.own_delivery)
+        || status == StatusCode::SERVICE_UNAVAILABLE;
     assert!(
-        status.as_u16() >= 200 && status.as_u16() < 500,
+        status.as_u16() >= 200 && (status.as_u16() < 500 || refused_by_server),
         "{status} for {what}"
     );
+    if sent.stalls && status.is_success() {
+        // Only a route that reads no body may answer before the body ends: none does.
+        panic!("{status} for {what}: a body that never ended was taken whole");
+    }
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let body = match answer.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -536,7 +630,7 @@ async fn check_answer(
         }
     }
     // SPEC section 7: bad input loses nothing; and a GET only looks.
-    if status.is_client_error() || method == Method::GET {
+    if status.is_client_error() || refused_by_server || method == Method::GET {
         let after = store.export();
         assert!(
             &after == before,

@@ -266,13 +266,13 @@ async fn a_state_put_that_is_not_a_state_document_is_a_400_and_keeps_the_state()
 }
 
 #[tokio::test]
-async fn malformed_json_on_a_callback_is_a_400_field_list_and_the_step_still_awaits_it() {
+async fn malformed_json_on_a_callback_is_a_400_detail_and_the_step_still_awaits_it() {
     let (hub, _r, run) = awaiting_callback().await;
     let url = run["steps"][0]["callback_url"].as_str().unwrap();
-    // The callback endpoint answers in Django REST framework's field-list style throughout.
+    // As every malformed body on every surface: Django REST framework's parse error, in
+    // `detail` (field lists are for JSON with wrong fields).
     let body = refused(&hub, 400, hub.http.post_raw(url, r#"{"state": "success""#)).await;
-    let errors = messages(&body, "non_field_errors");
-    assert!(errors[0].starts_with("JSON parse error - "), "{body:#}");
+    assert!(detail(&body).starts_with("JSON parse error - "), "{body:#}");
     hub.callback(&run, 0, json!({"state": "success"}))
         .await
         .expect(200);
@@ -411,21 +411,21 @@ async fn a_wrong_method_is_a_405_with_an_allow_header() {
     hub.pipeline("acme/app", "ci", &["http://127.0.0.1:9/".to_owned()], true)
         .await;
     for (method, path, allow) in [
-        (Method::DELETE, "/_hubmock/health", "GET"),
+        (Method::DELETE, "/_hubmock/health", "GET, HEAD"),
         (Method::GET, "/_hubmock/reset", "POST"),
-        (Method::DELETE, "/_hubmock/state", "GET, PUT"),
-        (Method::PUT, "/_hubmock/repositories", "GET, POST"),
+        (Method::DELETE, "/_hubmock/state", "GET, HEAD, PUT"),
+        (Method::PUT, "/_hubmock/repositories", "GET, HEAD, POST"),
         (Method::GET, "/_hubmock/repositories/acme/app/push", "POST"),
-        (Method::DELETE, "/v2/repositories/acme/app/", "GET"),
+        (Method::DELETE, "/v2/repositories/acme/app/", "GET, HEAD"),
         (
             Method::DELETE,
             "/v2/repositories/acme/app/webhook_pipeline/",
-            "GET, POST",
+            "GET, HEAD, POST",
         ),
         (
             Method::POST,
             "/v2/repositories/acme/app/webhook_pipeline/ci/",
-            "GET, PATCH, DELETE",
+            "GET, HEAD, PATCH, DELETE",
         ),
         (Method::GET, "/v2/users/login/", "POST"),
         (
@@ -608,8 +608,9 @@ async fn invalid_utf8_in_a_callback_is_a_400_and_the_step_still_awaits_it() {
     body.extend_from_slice(b"\xed\xa0\x80");
     body.extend_from_slice(br#""}"#);
     let errors = refused(&hub, 400, hub.http.post_raw(url, body)).await;
+    // As every other malformed body: Django REST framework's `detail`.
     assert!(
-        messages(&errors, "non_field_errors")[0].starts_with("JSON parse error - "),
+        detail(&errors).starts_with("JSON parse error - "),
         "{errors:#}"
     );
     hub.callback(&run, 0, json!({"state": "success"}))

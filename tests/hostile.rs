@@ -151,3 +151,131 @@ async fn credentials_in_a_hook_url_go_as_basic_auth_and_are_never_shown() {
     let run = other.push("acme/app", "v2").await.remove(0);
     assert_eq!(other.finished(&run).await["status"], "success");
 }
+
+// ---- what the docs promise and the server does (item 6) ---------------------------------
+
+#[tokio::test]
+async fn a_request_target_over_8_kib_is_a_414_with_a_json_body() {
+    let hub = TestHub::start().await;
+    let long = format!("/_hubmock/health?pad={}", "x".repeat(9000));
+    let refused = hub.http.get(&long).await;
+    let body = refused.expect(414);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("at most 8192"), "{detail}");
+    hub.http.get("/_hubmock/health").await.expect(200);
+}
+
+#[tokio::test]
+async fn headers_over_64_kib_are_a_431_with_a_json_body() {
+    let hub = TestHub::start().await;
+    let big = "y".repeat(70 * 1024);
+    let refused = hub
+        .http
+        .send(
+            http::Method::GET,
+            "/_hubmock/health",
+            &[("x-big", &big)],
+            "",
+        )
+        .await;
+    let body = refused.expect(431);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("at most 65536"), "{detail}");
+}
+
+#[tokio::test]
+async fn head_on_a_get_route_answers_as_get_without_the_body() {
+    let hub = TestHub::start().await;
+    hub.repository("acme", "app").await;
+    for path in [
+        "/_hubmock/health",
+        "/v2/repositories/acme/app/",
+        "/_hubmock/runs",
+    ] {
+        let get = hub.http.get(path).await;
+        let head = hub.http.send(http::Method::HEAD, path, &[], "").await;
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+        assert_eq!(
+            head.headers.get("content-type"),
+            get.headers.get("content-type"),
+            "HEAD {path}"
+        );
+    }
+    // A route without GET still refuses HEAD, and says what it takes.
+    let refused = hub
+        .http
+        .send(http::Method::HEAD, "/_hubmock/reset", &[], "")
+        .await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.headers["allow"], "POST");
+    let allow = hub
+        .http
+        .send(http::Method::DELETE, "/_hubmock/health", &[], "")
+        .await;
+    assert_eq!(allow.headers["allow"], "GET, HEAD");
+}
+
+#[tokio::test]
+async fn date_created_on_repository_create_is_kept_and_shows_in_payloads() {
+    let hub = TestHub::start().await;
+    let created = hub
+        .http
+        .post(
+            "/_hubmock/repositories",
+            json!({"namespace": "acme", "name": "app", "date_created": "2020-01-02T03:04:05Z"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        created["date_created"], "2020-01-02T03:04:05.000000Z",
+        "{created:#}"
+    );
+    // Unix seconds, as the legacy payload writes it, are taken too.
+    let seconds = hub
+        .http
+        .post(
+            "/_hubmock/repositories",
+            json!({"namespace": "acme", "name": "old", "date_created": 1577934245.5}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(seconds["date_created"], "2020-01-02T03:04:05.500000Z");
+    let receiver = crate::util::receiver().await;
+    hub.pipeline(
+        "acme/app",
+        "p",
+        &[format!("{}/hook", receiver.uri())],
+        false,
+    )
+    .await;
+    let run = hub.push("acme/app", "v1").await.remove(0);
+    hub.delivered(&run, 0).await;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&receiver.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(
+        payload["repository"]["date_created"], 1577934245.0,
+        "{payload:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_date_created_that_is_not_a_time_is_a_400_naming_it_and_creates_nothing() {
+    let hub = TestHub::start().await;
+    for bad in [json!("yesterday"), json!(-5), json!(true)] {
+        let refused = hub
+            .http
+            .post(
+                "/_hubmock/repositories",
+                json!({"namespace": "acme", "name": "app", "date_created": bad}),
+            )
+            .await
+            .expect(400);
+        assert!(refused["date_created"][0]
+            .as_str()
+            .unwrap()
+            .contains("RFC 3339"));
+    }
+    let repositories = hub.http.get("/_hubmock/repositories").await.expect(200);
+    assert_eq!(repositories, json!({"repositories": []}));
+}

@@ -138,10 +138,10 @@ async fn decide(hooks: &Hooks, request: Request<Incoming>) -> Result<HttpRespons
         Err(errors) => {
             if let Some(sender) = sender.take() {
                 let shown = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
-                let _ = sender.send(Err(format!("{} (body: {shown})", errors.to_json())));
+                let _ = sender.send(Err(format!("{errors} (body: {shown})")));
             }
             // As on the Hub, the step still awaits a corrected callback.
-            Err(Error::Invalid(errors).into())
+            Err(Error::from(errors).into())
         }
     }
 }

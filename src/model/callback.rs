@@ -1,5 +1,7 @@
 //! The callback a receiver sends to report its result (rule R8 of the SPEC).
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -49,6 +51,36 @@ pub struct Callback {
     pub target_url: Option<String>,
 }
 
+/// Why a callback body is refused (R8).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallbackRefusal {
+    /// Not JSON at all: Django REST framework's parse error, answered as `{"detail": ...}`
+    /// like every other malformed body.
+    Malformed(String),
+    /// JSON, with these fields wrong.
+    Invalid(FieldErrors),
+}
+
+impl CallbackRefusal {
+    /// The refusal as the callback endpoint answers it: `{"detail": ...}` for a body that is
+    /// not JSON, one list of messages per field otherwise.
+    pub fn to_json(&self) -> Value {
+        match self {
+            CallbackRefusal::Malformed(message) => serde_json::json!({ "detail": message }),
+            CallbackRefusal::Invalid(errors) => errors.to_json(),
+        }
+    }
+}
+
+impl fmt::Display for CallbackRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallbackRefusal::Malformed(message) => f.write_str(message),
+            CallbackRefusal::Invalid(errors) => write!(f, "{}", errors.to_json()),
+        }
+    }
+}
+
 impl Callback {
     /// A callback with just a state.
     pub fn new(state: CallbackState) -> Callback {
@@ -62,11 +94,10 @@ impl Callback {
 
     /// Validates a callback body as Docker Hub does, naming every offending field.
     /// Unknown fields are ignored.
-    pub fn validate(body: &[u8]) -> Result<Callback, FieldErrors> {
-        let value: Value = serde_json::from_slice(body).map_err(|err| {
-            FieldErrors::single("non_field_errors", format!("JSON parse error - {err}"))
-        })?;
-        Callback::from_json(&value)
+    pub fn validate(body: &[u8]) -> Result<Callback, CallbackRefusal> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|err| CallbackRefusal::Malformed(format!("JSON parse error - {err}")))?;
+        Callback::from_json(&value).map_err(CallbackRefusal::Invalid)
     }
 
     /// Validates an already-parsed callback body.

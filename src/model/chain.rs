@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use super::callback::{Callback, CallbackState};
-use super::fields::FieldErrors;
+use super::callback::{Callback, CallbackRefusal, CallbackState};
 use super::format::PayloadFormat;
 use super::pipeline::Pipeline;
 use super::push::{PushEvent, PushRequest};
@@ -60,7 +59,7 @@ pub enum Event<'a> {
         step: usize,
         /// The body as [`Callback::validate`] judged it (R8). Validation is pure and may run
         /// before the state lock is taken; whether the verdict counts is decided here.
-        body: &'a Result<Callback, FieldErrors>,
+        body: &'a Result<Callback, CallbackRefusal>,
     },
     /// The step's callback timer ran out (R9).
     CallbackTimedOut {
@@ -87,7 +86,7 @@ pub enum Rejection {
     /// The step does not await a callback (any more): `400 "Update not allowed"` (R7).
     UpdateNotAllowed,
     /// The body broke R8; the step still awaits a corrected callback.
-    Invalid(FieldErrors),
+    Invalid(CallbackRefusal),
 }
 
 /// Whether a delivery's answer counts as delivered (R3).
@@ -329,7 +328,7 @@ impl Run {
     fn callback(
         &mut self,
         step: usize,
-        body: &Result<Callback, FieldErrors>,
+        body: &Result<Callback, CallbackRefusal>,
         now: Timestamp,
     ) -> Result<Vec<Effect>, Rejection> {
         // R7 before R8: a step that awaits nothing refuses any body, valid or not.

@@ -23,6 +23,14 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// 10,000 logged deliveries) is well over 1 MiB, and it must import back.
 pub const STATE_LIMIT: usize = 256 * 1024 * 1024;
 
+/// Longest request target (path and query) answered, in bytes; a longer one is answered
+/// `414` with a JSON body. (hyper itself refuses targets over 65,534 bytes, without a body.)
+pub const URI_LIMIT: usize = 8 * 1024;
+/// Largest total size of a request's header names and values, in bytes; a larger one is
+/// answered `431` with a JSON body. (hyper itself refuses heads over about 408 KiB or with
+/// more than 100 headers, without a body.)
+pub const HEADERS_LIMIT: usize = 64 * 1024;
+
 /// How much of an oversized body is read and dropped before the connection is given up.
 const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
 /// How long an oversized body is read and dropped before the connection is given up.
@@ -53,6 +61,10 @@ pub enum HttpError {
     PayloadTooLarge(usize),
     /// The body broke off.
     BodyBroken(String),
+    /// The request target is longer than [`URI_LIMIT`].
+    UriTooLong(usize),
+    /// The headers are larger than [`HEADERS_LIMIT`].
+    HeadersTooLarge(usize),
     /// The body did not arrive within the time allowed (`--body-timeout`).
     BodyTimeout(std::time::Duration),
     /// The request is one of this emulator's own deliveries: a hook URL points back at it.
@@ -109,6 +121,14 @@ impl fmt::Display for HttpError {
                 write!(f, "Request body is larger than the limit of {limit} bytes.")
             }
             HttpError::BodyBroken(error) => write!(f, "Could not read the request body: {error}"),
+            HttpError::UriTooLong(length) => write!(
+                f,
+                "The request target is {length} bytes long; hubmock takes at most {URI_LIMIT}."
+            ),
+            HttpError::HeadersTooLarge(size) => write!(
+                f,
+                "The request headers take {size} bytes; hubmock takes at most {HEADERS_LIMIT}."
+            ),
             HttpError::BodyTimeout(limit) => write!(
                 f,
                 "The request body did not arrive within {} (--body-timeout); the connection is \
@@ -329,6 +349,26 @@ impl Body for Stalling {
     }
 }
 
+/// Refuses a request head past [`URI_LIMIT`] or [`HEADERS_LIMIT`].
+pub fn check_head(parts: &http::request::Parts) -> Result<(), HttpError> {
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > URI_LIMIT {
+        return Err(HttpError::UriTooLong(target));
+    }
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > HEADERS_LIMIT {
+        return Err(HttpError::HeadersTooLarge(headers));
+    }
+    Ok(())
+}
+
 impl Req {
     /// The head of a request, its body not read yet.
     pub fn head(parts: http::request::Parts) -> Req {
@@ -459,6 +499,11 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
         HttpError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, detail(error.to_string())),
         HttpError::BodyBroken(_) => (StatusCode::BAD_REQUEST, detail(error.to_string())),
         HttpError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, detail(error.to_string())),
+        HttpError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, detail(error.to_string())),
+        HttpError::HeadersTooLarge(_) => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            detail(error.to_string()),
+        ),
         HttpError::MethodNotAllowed { .. } => {
             (StatusCode::METHOD_NOT_ALLOWED, detail(error.to_string()))
         }

@@ -175,6 +175,20 @@ impl Repository {
         let star_count = fields.count("star_count");
         let comment_count = fields.count("comment_count");
         let status = fields.string("status");
+        let date_created = match fields.raw("date_created") {
+            None | Some(Value::Null) => None,
+            Some(value) => {
+                let parsed = date_created_from_json(value);
+                if parsed.is_none() {
+                    fields.errors.add(
+                        "date_created",
+                        "Expected an RFC 3339 date-time such as \"2026-11-22T22:39:34Z\", or \
+                         seconds since the Unix epoch.",
+                    );
+                }
+                parsed
+            }
+        };
         if let Some(description) = &description {
             fields.max_chars("description", description, MAX_DESCRIPTION);
         }
@@ -205,7 +219,8 @@ impl Repository {
             owner,
             star_count,
             comment_count,
-            status
+            status,
+            date_created
         );
         Ok(repository)
     }
@@ -230,6 +245,24 @@ impl Repository {
             "date_registered": self.date_created,
             "hub_user": self.owner,
         })
+    }
+}
+
+/// A repository's `date_created` as a create body may give it: RFC 3339 (as the control API
+/// shows it) or Unix seconds (as the legacy payload shows it), from the epoch to the year 9999.
+fn date_created_from_json(value: &Value) -> Option<Timestamp> {
+    match value {
+        Value::String(text) => humantime::parse_rfc3339_weak(text).ok().map(|time| {
+            let secs = time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            Timestamp::from_unix_seconds(secs)
+        }),
+        Value::Number(number) => number
+            .as_f64()
+            .filter(|secs| (0.0..=253_402_300_799.0).contains(secs))
+            .map(Timestamp::from_unix_seconds),
+        _ => None,
     }
 }
 

@@ -191,7 +191,7 @@ impl Store {
                     Ok((run.clone(), step))
                 }
                 Err(Rejection::UpdateNotAllowed) => Err(Error::UpdateNotAllowed),
-                Err(Rejection::Invalid(errors)) => Err(Error::Invalid(errors)),
+                Err(Rejection::Invalid(refusal)) => Err(refusal.into()),
             }
         });
         // Logged after the lock is released; the body is not logged.

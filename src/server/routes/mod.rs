@@ -17,7 +17,8 @@ use http_body_util::BodyExt;
 use hyper::body::Body;
 
 use super::http::{
-    json_error, BodyPolicy, BoxError, HttpError, HttpResponse, Req, TokenRefusal, BODY_LIMIT,
+    check_head, json_error, BodyPolicy, BoxError, HttpError, HttpResponse, Req, TokenRefusal,
+    BODY_LIMIT,
 };
 use crate::logging;
 use crate::model::repository::{RepoName, LIBRARY};
@@ -87,6 +88,14 @@ impl Route<'_> {
 }
 
 impl Surface {
+    /// Whether `HEAD` on this surface's `GET` routes is answered as the `GET` is, without
+    /// the body (the handlers then see a `GET`).
+    fn answers_head_as_get(self) -> bool {
+        match self {
+            Surface::Hub | Surface::Callback | Surface::Control => true,
+        }
+    }
+
     /// Whether the control token (`--control-token`) guards this surface. It is a property of
     /// the surface, not of each route, so a surface that drives the emulator's state opts in
     /// here in one line: the settings pages, once built, answer `true` too. The Hub API and
@@ -118,6 +127,9 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
+    if let Err(refusal) = check_head(&parts) {
+        return Surface::Control.render(&refusal);
+    }
     // The route borrows its parts from the URI (a cheap, shared copy) while the request's
     // body is taken into `req`.
     let uri = parts.uri.clone();
@@ -135,6 +147,10 @@ where
         if let Some(refusal) = control_token_refusal(store, &req) {
             return surface.render(&HttpError::ControlToken(refusal));
         }
+    }
+    if req.method == Method::HEAD && surface.answers_head_as_get() {
+        // hyper sends the head of the GET answer without its body.
+        req.method = Method::GET;
     }
     let body = body.map_err(Into::into).boxed();
     let timeout = store.config().body_timeout;
@@ -265,27 +281,27 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
     };
     match segments.as_slice() {
         ["v2", "users", "login"] => allow("POST", Route::Login),
-        ["v2", "repositories", ns, name] => allow("GET", Route::Repository(ns, name)),
+        ["v2", "repositories", ns, name] => allow("GET, HEAD", Route::Repository(ns, name)),
         ["v2", "repositories", ns, name, "webhook_pipeline"] => {
-            allow("GET, POST", Route::Pipelines(ns, name))
+            allow("GET, HEAD, POST", Route::Pipelines(ns, name))
         }
         ["v2", "repositories", ns, name, "webhook_pipeline", slug] => {
-            allow("GET, PATCH, DELETE", Route::Pipeline(ns, name, slug))
+            allow("GET, HEAD, PATCH, DELETE", Route::Pipeline(ns, name, slug))
         }
         ["v2", "repositories", ns, name, "webhook_pipeline", slug, "history"] => {
-            allow("GET", Route::History(ns, name, slug))
+            allow("GET, HEAD", Route::History(ns, name, slug))
         }
         ["u", ns, name, "hook", hook_id] => allow("POST", Route::Callback(ns, name, hook_id)),
         ["_", name, "hook", hook_id] => allow("POST", Route::Callback(LIBRARY, name, hook_id)),
-        ["_hubmock", "health"] => allow("GET", Route::Health),
-        ["_hubmock", "openapi.json"] => allow("GET", Route::OpenApi),
-        ["_hubmock", "repositories"] => allow("GET, POST", Route::Repositories),
+        ["_hubmock", "health"] => allow("GET, HEAD", Route::Health),
+        ["_hubmock", "openapi.json"] => allow("GET, HEAD", Route::OpenApi),
+        ["_hubmock", "repositories"] => allow("GET, HEAD, POST", Route::Repositories),
         ["_hubmock", "repositories", ns, name, "push"] => allow("POST", Route::Push(ns, name)),
-        ["_hubmock", "runs"] => allow("GET", Route::Runs),
-        ["_hubmock", "runs", id] => allow("GET", Route::Run(id)),
-        ["_hubmock", "deliveries"] => allow("GET", Route::Deliveries),
+        ["_hubmock", "runs"] => allow("GET, HEAD", Route::Runs),
+        ["_hubmock", "runs", id] => allow("GET, HEAD", Route::Run(id)),
+        ["_hubmock", "deliveries"] => allow("GET, HEAD", Route::Deliveries),
         ["_hubmock", "reset"] => allow("POST", Route::Reset),
-        ["_hubmock", "state"] => allow("GET, PUT", Route::State),
+        ["_hubmock", "state"] => allow("GET, HEAD, PUT", Route::State),
         _ => Err(HttpError::NoRoute {
             method: method.clone(),
             path: path.to_owned(),
