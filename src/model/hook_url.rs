@@ -31,14 +31,15 @@ pub fn target(url: &str) -> Target {
 }
 
 /// The URL as it may be shown: a password becomes `***` (the user name stays, to tell
-/// credentials apart).
+/// credentials apart); a user name without a password becomes `***` itself, since a token is
+/// often sent that way (`https://TOKEN@host/`).
 pub fn redact(url: &str) -> String {
     match userinfo(url) {
         Some((start, end)) => {
             let info = &url[start..end];
             match info.split_once(':') {
                 Some((user, _)) => format!("{}{user}:***{}", &url[..start], &url[end..]),
-                None => url.to_owned(),
+                None => format!("{}***{}", &url[..start], &url[end..]),
             }
         }
         None => url.to_owned(),
@@ -83,6 +84,6 @@ mod tests {
     fn passwords_are_never_shown() {
         assert_eq!(redact("http://u:secret@h:1/p"), "http://u:***@h:1/p");
         assert_eq!(redact("http://h/p?a=b@c"), "http://h/p?a=b@c");
-        assert_eq!(redact("http://u@h/"), "http://u@h/");
+        assert_eq!(redact("http://ghp_token@h/"), "http://***@h/");
     }
 }
