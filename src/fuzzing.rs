@@ -484,7 +484,7 @@ fn request(block: &[u8]) -> Option<Sent> {
     // fragment is never sent (clients keep it), so it is not part of the target.
     let target = String::from_utf8_lossy(target);
     let target = target.split('#').next().unwrap_or_default();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut pairs: Vec<String> = query
         .split('&')
         .filter(|p| !p.is_empty())
