@@ -47,6 +47,8 @@ pub enum Missing {
     Repository(RepoName),
     /// A repository's pipeline, by slug.
     Pipeline(RepoName, String),
+    /// A repository's tag, by name.
+    Tag(RepoName, String),
     /// A run, by id.
     Run(u64),
     /// A step, by the hook id of its callback URL.
@@ -80,6 +82,10 @@ impl fmt::Display for Missing {
             Missing::Pipeline(name, slug) => {
                 write!(f, "Repository {name} has no webhook pipeline '{slug}'.")
             }
+            Missing::Tag(name, tag) => write!(
+                f,
+                "Repository {name} has no tag '{tag}': a tag exists once it is pushed."
+            ),
             Missing::Run(id) => write!(f, "There is no run {id}."),
             Missing::Hook(id) => write!(f, "No webhook delivery has hook id '{id}'."),
             Missing::Other(text) => f.write_str(text),

@@ -213,7 +213,7 @@ pub fn hub_bodies(data: &[u8]) {
             });
             again.date_created = repository.date_created;
             assert_eq!(again, repository, "the repository changed through {shown}");
-            let _ = repository.api_view();
+            let _ = repository.api_view(&crate::model::tag::Activity::default(), false);
         }
         Err(errors) => assert!(
             !errors.is_empty(),

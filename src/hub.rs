@@ -15,6 +15,7 @@ use crate::model::pipeline::{Pipeline, PipelineSpec};
 use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::{Run, RunStatus};
+use crate::model::tag::{Tag, TagRecord};
 use crate::store::{DeliveryRecord, RunFilter, Store, WaitFor};
 
 /// A running emulator on a random local port. Dropping it shuts the server down and checks
@@ -219,6 +220,19 @@ impl Hub {
     /// Pushes with every detail given.
     pub fn push_with(&self, repository: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
         self.store.push(repository, push)
+    }
+
+    /// Pushes a tag as the registry does: records `record` (its digest, size and platforms,
+    /// as the Hub API's tag endpoints then show them) and fires its push, one run per
+    /// pipeline, in one step. [`Hub::push`] records a tag too, with a made-up digest, size 0
+    /// and one `linux/amd64` image.
+    pub fn record_tag(&self, repository: &RepoName, record: TagRecord) -> Result<Vec<Run>, Error> {
+        self.store.record_tag(repository, record)
+    }
+
+    /// A repository's tags, in the order first pushed.
+    pub fn tags(&self, repository: &RepoName) -> Result<Vec<Tag>, Error> {
+        self.store.tags(repository)
     }
 
     /// Reports a callback for a hook id, as a receiver's POST to its `callback_url` would.

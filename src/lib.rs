@@ -87,5 +87,6 @@ pub use model::pipeline::{Pipeline, PipelineSpec, WebhookSpec};
 pub use model::push::{PushEvent, PushRequest};
 pub use model::repository::{RepoName, Repository};
 pub use model::run::{Run, RunStatus, Step, StepStatus};
+pub use model::tag::{PlatformImage, Tag, TagRecord};
 pub use server::wire::PipelineView;
 pub use store::{DeliveryFilter, DeliveryRecord, RunFilter, MAX_ID};

@@ -394,7 +394,7 @@ async fn an_unknown_route_is_a_404_with_a_json_detail() {
         "/",
         "/nope",
         "/v2/nope/",
-        "/v2/repositories/acme/app/tags/",
+        "/v2/repositories/acme/app/builds/",
         "/_hubmock/nope",
         "/_hubmock/runs/1/steps",
         "/u/acme/app/",

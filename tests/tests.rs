@@ -12,6 +12,7 @@ mod fuzz_receiver;
 mod fuzz_replay;
 mod hostile;
 mod hub_api;
+mod hub_read;
 mod limits;
 mod model;
 mod payload;

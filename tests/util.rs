@@ -75,7 +75,8 @@ impl fmt::Debug for Resp {
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
-    token: Option<String>,
+    /// The `Authorization` header to send, if any.
+    authorization: Option<String>,
 }
 
 impl Http {
@@ -84,14 +85,22 @@ impl Http {
         Http {
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             base: base.trim_end_matches('/').to_owned(),
-            token: None,
+            authorization: None,
         }
     }
 
     /// The same client, sending `Authorization: JWT <token>`.
     pub fn with_token(&self, token: &str) -> Http {
         Http {
-            token: Some(token.to_owned()),
+            authorization: Some(format!("JWT {token}")),
+            ..self.clone()
+        }
+    }
+
+    /// The same client, sending `Authorization: Bearer <token>`.
+    pub fn with_bearer(&self, token: &str) -> Http {
+        Http {
+            authorization: Some(format!("Bearer {token}")),
             ..self.clone()
         }
     }
@@ -114,8 +123,8 @@ impl Http {
     ) -> Resp {
         let url = self.url(path);
         let mut request = Request::builder().method(method.clone()).uri(&url);
-        if let Some(token) = &self.token {
-            request = request.header("authorization", format!("JWT {token}"));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
         }
         for (name, value) in headers {
             request = request.header(*name, *value);

@@ -1,4 +1,10 @@
-//! Unguessable identifiers: hook ids and login tokens.
+//! Identifiers: unguessable ones (hook ids, login tokens) and the stable, made-up numbers the
+//! Hub API shows for things hubmock names only by name (users, repositories).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::time::Timestamp;
 
 /// The alphabet Docker Hub's hook ids are drawn from *(observed)*: `[0-9a-j]`.
 const HOOK_ALPHABET: &[u8; 20] = b"0123456789abcdefghij";
@@ -36,6 +42,55 @@ pub fn random_hex(n: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How long a login token says it lives (`exp`); hubmock's tokens live until it stops, so this
+/// only keeps clients that read the claim from logging in again and again.
+const TOKEN_CLAIMED_LIFETIME: u64 = 30 * 24 * 3600;
+
+/// A new login token for `user`, shaped as Docker Hub's are: a JWT (`header.claims.signature`,
+/// base64url) whose claims say who it is for and when it was issued and expires, so a client
+/// that reads them works. The signature is 32 random bytes: the token is only ever looked up
+/// whole, never verified.
+pub fn new_token(user: &str, issued: Timestamp) -> String {
+    let iat = issued.unix_whole_seconds().max(0) as u64;
+    let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+    let claims = serde_json::json!({
+        "iss": "hubmock",
+        "sub": user,
+        "username": user,
+        "iat": iat,
+        "exp": iat + TOKEN_CLAIMED_LIFETIME,
+        "jti": random_hex(16),
+    });
+    let mut signature = [0u8; 32];
+    random_bytes(&mut signature);
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// A number that stands for `name` wherever the Hub API shows an integer id of something
+/// hubmock knows by name (a user, a repository): the same for the same name in every hubmock,
+/// across resets and imports, between 1 and 2^53 - 1 (FNV-1a, 64 bits, folded).
+pub fn stable_id(name: &str) -> u64 {
+    (fnv1a(name.as_bytes(), 0xcbf2_9ce4_8422_2325) % ((1 << 53) - 1)) + 1
+}
+
+/// 32 hex digits that stand for `name` where the Hub API shows a user's id as a trimmed UUID.
+pub fn stable_hex(name: &str) -> String {
+    let high = fnv1a(name.as_bytes(), 0xcbf2_9ce4_8422_2325);
+    let low = fnv1a(name.as_bytes(), 0x6c62_272e_07bb_0142);
+    format!("{high:016x}{low:016x}")
+}
+
+fn fnv1a(bytes: &[u8], basis: u64) -> u64 {
+    bytes.iter().fold(basis, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Whether `id` has the shape of a hook id (it may still be unknown).
 pub fn is_hook_id(id: &str) -> bool {
     id.len() == HOOK_ID_LEN && id.bytes().all(|b| HOOK_ALPHABET.contains(&b))
@@ -52,5 +107,31 @@ mod tests {
             assert!(is_hook_id(&id), "{id}");
         }
         assert_ne!(new_hook_id(), new_hook_id());
+    }
+
+    #[test]
+    fn a_token_is_a_jwt_whose_claims_name_its_user() {
+        let token = new_token("alice", Timestamp::from_unix_seconds(1_700_000_000.0));
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "{token}");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["iat"], 1_700_000_000u64);
+        assert!(claims["exp"].as_u64().unwrap() > 1_700_000_000);
+        assert_ne!(
+            token,
+            new_token("alice", Timestamp::from_unix_seconds(1_700_000_000.0))
+        );
+    }
+
+    #[test]
+    fn stable_ids_are_stable_and_fit_a_javascript_number() {
+        assert_eq!(stable_id("acme"), stable_id("acme"));
+        assert_ne!(stable_id("acme"), stable_id("acme/app"));
+        for name in ["", "a", "acme", "library/nginx"] {
+            assert!((1..(1 << 53)).contains(&stable_id(name)), "{name}");
+            assert_eq!(stable_hex(name).len(), 32);
+        }
     }
 }

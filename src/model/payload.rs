@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::format::PayloadFormat;
-use super::push::PushEvent;
+use super::push::{PushEvent, DOCKER_MANIFEST_V2};
 use super::repository::{RepoName, Repository};
 
 /// A time in seconds since the Unix epoch, as an integer or a float, exactly as it was sent.
@@ -202,9 +202,11 @@ impl Payload {
                 Some(Vec::new()),
                 None,
                 None,
-                Some(push.media_type.clone().unwrap_or_else(|| {
-                    "application/vnd.docker.distribution.manifest.v2+json".to_owned()
-                })),
+                Some(
+                    push.media_type
+                        .clone()
+                        .unwrap_or_else(|| DOCKER_MANIFEST_V2.to_owned()),
+                ),
             ),
         };
         Payload {

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::time::Timestamp;
 
+/// Docker's image manifest, schema 2: what `docker push` of one image stores, and the media
+/// type hubmock assumes for a push that names none.
+pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
 /// A push as the control API (or the registry, later) reports it; absent parts get defaults.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PushRequest {

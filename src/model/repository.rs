@@ -39,6 +39,11 @@ impl RepoName {
         })
     }
 
+    /// Checks a namespace alone (a namespace's listing names no repository).
+    pub fn check_namespace(namespace: &str) -> Result<(), FieldErrors> {
+        check_namespace(namespace).map_err(|message| FieldErrors::single("namespace", message))
+    }
+
     /// Parses `namespace/name`.
     pub fn parse(full: &str) -> Result<RepoName, FieldErrors> {
         match full.split_once('/') {
@@ -147,6 +152,10 @@ pub struct Repository {
     pub owner: String,
     /// Stars.
     pub star_count: u64,
+    /// Pulls, as the Hub API shows them (hubmock counts none itself; set it when creating
+    /// the repository).
+    #[serde(default)]
+    pub pull_count: u64,
     /// Comments.
     pub comment_count: u64,
     /// When it was created.
@@ -169,6 +178,7 @@ impl Repository {
             is_official: name.is_library(),
             owner: name.namespace.clone(),
             star_count: 0,
+            pull_count: 0,
             comment_count: 0,
             date_created: Timestamp::now(),
             status: "Active".to_owned(),

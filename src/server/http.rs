@@ -491,6 +491,16 @@ pub fn json_error(error: &HttpError) -> HttpResponse {
                     "Repository {name} does not exist: create it with POST /_hubmock/repositories."
                 )),
             ),
+            // Docker Hub's tag service answers `message` and `errinfo` *(observed)*; `detail`
+            // too, for the clients that look for Django REST framework's key.
+            Error::NotFound(missing @ Missing::Tag(name, tag)) => (
+                StatusCode::NOT_FOUND,
+                json!({
+                    "message": format!("httperror 404: tag '{tag}' not found"),
+                    "errinfo": {"namespace": name.namespace, "repository": name.name, "tag": tag},
+                    "detail": missing.to_string(),
+                }),
+            ),
             Error::NotFound(missing) => (StatusCode::NOT_FOUND, detail(missing.to_string())),
             Error::Conflict(text) => (StatusCode::CONFLICT, detail(text.clone())),
             Error::Busy(text) => (StatusCode::SERVICE_UNAVAILABLE, detail(text.clone())),

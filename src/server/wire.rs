@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 
 use crate::model::format::PayloadFormat;
 use crate::model::hook_url;
+use crate::model::ids;
 use crate::model::pipeline::Webhook;
+use crate::model::push::DOCKER_MANIFEST_V2;
+use crate::model::tag::{Activity, Tag};
 use crate::model::time::Timestamp;
 
 use crate::model::fields::{expect_object, type_name, FieldErrors, Fields, REQUIRED};
@@ -173,6 +176,7 @@ impl Repository {
         let is_official = fields.boolean("is_official");
         let owner = fields.string("owner");
         let star_count = fields.count("star_count");
+        let pull_count = fields.count("pull_count");
         let comment_count = fields.count("comment_count");
         let status = fields.string("status");
         let date_created = match fields.raw("date_created") {
@@ -218,6 +222,7 @@ impl Repository {
             is_official,
             owner,
             star_count,
+            pull_count,
             comment_count,
             status,
             date_created
@@ -225,9 +230,47 @@ impl Repository {
         Ok(repository)
     }
 
-    /// The repository as Docker Hub's `GET /v2/repositories/{ns}/{name}/` shows it.
-    pub fn api_view(&self) -> Value {
-        serde_json::json!({
+    /// The repository as Docker Hub's `GET /v2/repositories/{ns}/{name}/` (and
+    /// `GET /v2/namespaces/{ns}/repositories/{name}`) shows it: its own fields, what its tags
+    /// say ([`Activity`]), and what the asking user may do (`owner`: they own its namespace).
+    pub fn api_view(&self, activity: &Activity, owner: bool) -> Value {
+        let mut view = self.list_entry(activity, owner);
+        let extra = json!({
+            "is_official": self.is_official,
+            "comment_count": self.comment_count,
+            "full_description": self.full_description,
+            "dockerfile": self.dockerfile,
+            "collaborator_count": 0,
+            "has_starred": false,
+            "permissions": {"read": true, "write": owner, "admin": owner},
+            "immutable_tags_settings": {"enabled": false, "rules": []},
+            "source": Value::Null,
+        });
+        if let (Value::Object(view), Value::Object(extra)) = (&mut view, extra) {
+            view.extend(extra);
+        }
+        view
+    }
+
+    /// The repository as an item of Docker Hub's repository lists
+    /// (`GET /v2/repositories/{ns}/`, `GET /v2/namespaces/{ns}/repositories`): the fields of
+    /// today's list and the older ones clients still read (`user`, `can_edit`, ...).
+    pub fn list_entry(&self, activity: &Activity, owner: bool) -> Value {
+        let last_updated = activity
+            .last_updated
+            .map(|t| json!(t))
+            .unwrap_or(Value::Null);
+        let content_types: Vec<&str> = {
+            let mut types: Vec<&str> = activity
+                .media_types
+                .iter()
+                .map(|m| content_type(m))
+                .collect();
+            types.sort_unstable();
+            types.dedup();
+            types
+        };
+        json!({
             "user": self.owner,
             "name": self.name,
             "namespace": self.namespace,
@@ -237,12 +280,18 @@ impl Repository {
             "description": self.description,
             "is_private": self.is_private,
             "is_automated": self.is_trusted,
-            "is_official": self.is_official,
+            "can_edit": owner,
+            "is_migrated": false,
             "star_count": self.star_count,
-            "comment_count": self.comment_count,
-            "full_description": self.full_description,
-            "dockerfile": self.dockerfile,
+            "pull_count": self.pull_count,
+            "last_updated": last_updated,
+            "last_modified": last_updated,
             "date_registered": self.date_created,
+            "affiliation": if owner { "owner" } else { "" },
+            "media_types": activity.media_types,
+            "content_types": content_types,
+            "categories": [],
+            "storage_size": activity.storage_size,
             "hub_user": self.owner,
         })
     }
@@ -264,6 +313,85 @@ fn date_created_from_json(value: &Value) -> Option<Timestamp> {
             .map(Timestamp::from_unix_seconds),
         _ => None,
     }
+}
+
+/// The content type Docker Hub shows for a manifest's media type: `image` for Docker's and
+/// OCI's image manifests and indexes, `unrecognized` for anything else.
+pub fn content_type(media_type: &str) -> &'static str {
+    const IMAGES: [&str; 4] = [
+        DOCKER_MANIFEST_V2,
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ];
+    if IMAGES.contains(&media_type) {
+        "image"
+    } else {
+        "unrecognized"
+    }
+}
+
+/// A tag as Docker Hub's tag endpoints show it (`/v2/repositories/{ns}/{repo}/tags/...` and
+/// `/v2/namespaces/{ns}/repositories/{repo}/tags...`). Users and the repository, which hubmock
+/// knows by name, get stable made-up ids ([`ids::stable_id`]); nothing is ever pulled, so the
+/// pull times are `null`.
+pub fn tag_view(repository: &RepoName, tag: &Tag) -> Value {
+    let last = &tag.last;
+    let images: Vec<Value> = last
+        .images
+        .iter()
+        .map(|image| {
+            json!({
+                "architecture": image.architecture,
+                "features": "",
+                "variant": image.variant,
+                "digest": image.digest,
+                "os": image.os,
+                "os_features": "",
+                "os_version": Value::Null,
+                "size": image.size,
+                "status": "active",
+                "last_pulled": Value::Null,
+                "last_pushed": last.pushed_at,
+            })
+        })
+        .collect();
+    json!({
+        "creator": ids::stable_id(&tag.creator),
+        "id": tag.id,
+        "images": images,
+        "last_updated": last.pushed_at,
+        "last_updater": ids::stable_id(&last.pusher),
+        "last_updater_username": last.pusher,
+        "name": last.tag,
+        "repository": ids::stable_id(&repository.to_string()),
+        "full_size": last.full_size,
+        "v2": true,
+        "tag_status": "active",
+        "tag_last_pulled": Value::Null,
+        "tag_last_pushed": last.pushed_at,
+        "media_type": last.media_type,
+        "content_type": content_type(&last.media_type),
+        "digest": last.digest,
+    })
+}
+
+/// A user's profile as Docker Hub's `GET /v2/user/` and `GET /v2/users/{name}/` show it;
+/// hubmock knows only the name, so the rest is empty, and every user joined when the emulator
+/// started.
+pub fn user_view(username: &str, joined: Timestamp) -> Value {
+    json!({
+        "id": ids::stable_hex(username),
+        "username": username,
+        "full_name": "",
+        "location": "",
+        "company": "",
+        "profile_url": "",
+        "gravatar_email": "",
+        "gravatar_url": "",
+        "date_joined": joined,
+        "type": "User",
+    })
 }
 
 #[cfg(test)]

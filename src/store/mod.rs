@@ -3,7 +3,9 @@
 //! - `state.rs`: the plain data and its lookups;
 //! - `auth.rs`: users and login tokens;
 //! - `catalog.rs`: repositories and pipelines;
-//! - `runs.rs`: pushes, delivery outcomes, callbacks, timeouts, and the run queries;
+//! - `runs.rs`: pushes (the one door that starts runs and records tags), delivery outcomes,
+//!   callbacks, timeouts, and the run queries;
+//! - `tags.rs`: the registry's tag pushes, and the tag and namespace queries of the Hub API;
 //! - `deliveries.rs`: the log of outbound requests;
 //! - `watchers.rs`: long-polls on runs and on the log;
 //! - `snapshot.rs`: export, import and reset of the whole state.
@@ -20,6 +22,7 @@ mod deliveries;
 mod runs;
 mod snapshot;
 mod state;
+mod tags;
 mod watchers;
 
 pub use deliveries::{DeliveryFilter, DeliveryRecord, Dispatch};
@@ -92,6 +95,8 @@ struct Shared {
     config: Config,
     public_url: String,
     users: Vec<(String, String)>,
+    /// When the store was made: the users' `date_joined`.
+    started: Timestamp,
     work: mpsc::UnboundedSender<Work>,
     watchers: Watchers,
 }
@@ -115,6 +120,7 @@ impl Store {
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 config,
                 users,
+                started: Timestamp::now(),
                 work,
                 watchers: Watchers::default(),
             }),

@@ -14,6 +14,7 @@ use crate::model::ids;
 use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::{Run, RunStatus};
+use crate::model::tag::{self, TagRecord};
 use crate::model::time::Timestamp;
 
 /// What to wait for on a run.
@@ -56,10 +57,30 @@ impl RunFilter {
 }
 
 impl Store {
-    /// A push: the chain starts one run per pipeline of the repository (R1), step 1 of each
-    /// delivered at once. An unknown repository is created when the configuration says so.
+    /// A push as the control API reports it: the chain starts one run per pipeline of the
+    /// repository (R1), step 1 of each delivered at once, and the tag the push implies
+    /// ([`TagRecord::implied_by`]: no manifest behind it) is recorded for the Hub API. An
+    /// unknown repository is created when the configuration says so.
     pub fn push(&self, name: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
-        let now = Timestamp::now();
+        self.push_recording(name, push, None)
+    }
+
+    /// The one door of every push: starts its runs and records its tag (`record`, or the one
+    /// the push implies) in one commit, so a receiver that asks the Hub API about the tag as
+    /// soon as its webhook arrives finds it.
+    pub(super) fn push_recording(
+        &self,
+        name: &RepoName,
+        push: PushRequest,
+        record: Option<TagRecord>,
+    ) -> Result<Vec<Run>, Error> {
+        // Checked before the lock: a refused push changes nothing.
+        match (&record, &push.tag) {
+            (Some(record), _) => record.check()?,
+            (None, Some(name)) => tag::check_tag(name).map_err(|m| Error::field("tag", m))?,
+            (None, None) => {}
+        }
+        let now = record.as_ref().map_or_else(Timestamp::now, |r| r.pushed_at);
         let implicit = self.shared.config.implicit_repositories;
         let default_format = self.shared.config.payload_format;
         let max_pending = self.shared.config.max_pending_runs;
@@ -85,9 +106,11 @@ impl Store {
                 state.repositories.insert(name.clone(), entry);
             }
             let entry = &state.repositories[name];
+            let event = chain::push_event(push, &entry.repository, now, || ids::random_hex(32));
+            let record = record.unwrap_or_else(|| TagRecord::implied_by(&event));
             let start = RunStart {
                 repository: name,
-                push: chain::push_event(push, &entry.repository, now, || ids::random_hex(32)),
+                push: event,
                 default_format,
                 public_url: &self.shared.public_url,
                 now,
@@ -104,6 +127,13 @@ impl Store {
             );
             state.ids.run = next_id;
             state.pending += started.len();
+            let mut next_tag = state.ids.tag;
+            let entry = state.repositories.get_mut(name).expect("inserted above");
+            tag::record(&mut entry.tags, record, || {
+                next_tag += 1;
+                next_tag
+            });
+            state.ids.tag = next_tag;
             let mut runs = Vec::with_capacity(started.len());
             for (run, effects) in started {
                 state.index_hooks(&run);

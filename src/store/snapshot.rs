@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::model::chain::callback_url;
 use crate::model::repository::RepoName;
 use crate::model::run::Run;
+use crate::model::tag::{check_tag, Tag};
 
 /// The version of the state document this hubmock writes and reads.
 const VERSION: u32 = 1;
@@ -80,6 +81,7 @@ impl Store {
                 pipeline: state.ids.pipeline.max(fresh.ids.pipeline),
                 run: state.ids.run.max(fresh.ids.run),
                 delivery: state.ids.delivery.max(fresh.ids.delivery),
+                tag: state.ids.tag.max(fresh.ids.tag),
             };
             fresh.tokens = std::mem::take(&mut state.tokens);
             changes.retire(std::mem::replace(state, fresh));
@@ -126,6 +128,10 @@ impl Store {
         for entry in snapshot.repositories {
             let name = entry.repository.repo_name();
             RepoName::new(&name.namespace, &name.name)?;
+            check_tags(&name, &entry.tags)?;
+            if let Some(tag) = entry.tags.iter().find(|t| t.id > MAX_ID) {
+                return Err(too_large("repositories", tag.id));
+            }
             fresh.repositories.insert(name, entry);
         }
         for mut run in snapshot.runs {
@@ -149,9 +155,36 @@ impl Store {
                 .unwrap_or(0),
             run: fresh.runs.keys().copied().max().unwrap_or(0),
             delivery: snapshot.deliveries.iter().map(|d| d.id).max().unwrap_or(0),
+            tag: fresh
+                .repositories
+                .values()
+                .flat_map(|e| e.tags.iter().map(|t| t.id))
+                .max()
+                .unwrap_or(0),
         };
         fresh.deliveries = snapshot.deliveries;
         fresh.count_pending();
         Ok(fresh)
     }
+}
+
+/// A repository's tags as a state document gives them: valid names, each once (a tag is
+/// found by its name).
+fn check_tags(repository: &RepoName, tags: &[Tag]) -> Result<(), Error> {
+    for (i, tag) in tags.iter().enumerate() {
+        let problem = match check_tag(tag.name()) {
+            Err(message) => Some(message.to_owned()),
+            Ok(()) if tags[..i].iter().any(|t| t.name() == tag.name()) => {
+                Some("it appears twice; a repository has one record per tag".to_owned())
+            }
+            Ok(()) => tag.last.check().err().map(|e| e.to_json().to_string()),
+        };
+        if let Some(problem) = problem {
+            return Err(Error::field(
+                "repositories",
+                format!("Repository {repository}, tag {:?}: {problem}", tag.name()),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -10,12 +10,16 @@ use crate::error::{Error, Missing};
 use crate::model::pipeline::Pipeline;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::Run;
+use crate::model::tag::Tag;
 
-/// A repository and its pipelines, in creation order.
+/// A repository, its pipelines in creation order, and its tags in the order first pushed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct RepoEntry {
     pub(crate) repository: Repository,
     pub(crate) pipelines: Vec<Pipeline>,
+    /// Absent from state documents written before tags were recorded.
+    #[serde(default)]
+    pub(crate) tags: Vec<Tag>,
 }
 
 impl RepoEntry {
@@ -24,6 +28,7 @@ impl RepoEntry {
         RepoEntry {
             repository,
             pipelines: Vec::new(),
+            tags: Vec::new(),
         }
     }
 
@@ -38,6 +43,13 @@ impl RepoEntry {
                     slug.to_owned(),
                 ))
             })
+    }
+
+    /// The tag with this name, or the error that names it.
+    pub(crate) fn tag(&self, tag: &str) -> Result<&Tag, Error> {
+        self.tags.iter().find(|t| t.name() == tag).ok_or_else(|| {
+            Error::NotFound(Missing::Tag(self.repository.repo_name(), tag.to_owned()))
+        })
     }
 }
 
@@ -66,6 +78,7 @@ pub(crate) struct Counters {
     pub(crate) pipeline: u64,
     pub(crate) run: u64,
     pub(crate) delivery: u64,
+    pub(crate) tag: u64,
 }
 
 impl State {

@@ -10,6 +10,7 @@ use crate::model::fields::{expect_object, Fields};
 use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::RunStatus;
+use crate::model::tag::check_tag;
 use crate::server::http::{
     json_response, ok, read_limited, HttpError, HttpResponse, Req, STATE_LIMIT,
 };
@@ -51,29 +52,13 @@ pub fn repositories(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
     Ok(ok(&json!({ "repositories": store.repositories() })))
 }
 
-/// Whether `tag` is a valid Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn is_tag(tag: &str) -> bool {
-    let mut bytes = tag.bytes();
-    let first = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    first
-        && tag.len() <= 128
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-}
-
 /// `POST /_hubmock/repositories/{ns}/{repo}/push`
 pub fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, Error> {
     let body = req.json(true)?;
     let mut fields = Fields::new(expect_object(&body)?);
     let tag = fields.string("tag");
-    if let Some(tag) = &tag {
-        if !is_tag(tag) {
-            fields.errors.add(
-                "tag",
-                "A tag is 1 to 128 characters of A-Z, a-z, 0-9, '_', '.' and '-', not starting with '.' or '-'.",
-            );
-        }
+    if let Some(Err(message)) = tag.as_deref().map(check_tag) {
+        fields.errors.add("tag", message);
     }
     let push = PushRequest {
         tag,

@@ -27,7 +27,13 @@ use crate::store::Store;
 /// Every endpoint, with the parts of its path.
 enum Route<'a> {
     Login,
+    AccessToken,
+    User,
+    Profile(&'a str),
+    Namespace(&'a str),
     Repository(&'a str, &'a str),
+    Tags(&'a str, &'a str),
+    Tag(&'a str, &'a str, &'a str),
     Pipelines(&'a str, &'a str),
     Pipeline(&'a str, &'a str, &'a str),
     History(&'a str, &'a str, &'a str),
@@ -58,7 +64,13 @@ impl Route<'_> {
     fn surface(&self) -> Surface {
         match self {
             Route::Login
+            | Route::AccessToken
+            | Route::User
+            | Route::Profile(..)
+            | Route::Namespace(..)
             | Route::Repository(..)
+            | Route::Tags(..)
+            | Route::Tag(..)
             | Route::Pipelines(..)
             | Route::Pipeline(..)
             | Route::History(..) => Surface::Hub,
@@ -173,7 +185,13 @@ async fn dispatch(
 ) -> Result<HttpResponse, HttpError> {
     Ok(match route {
         Route::Login => hub::login(store, req)?,
+        Route::AccessToken => hub::access_token(store, req)?,
+        Route::User => hub::user(store, req)?,
+        Route::Profile(name) => hub::profile(store, name)?,
+        Route::Namespace(ns) => hub::namespace(store, req, ns)?,
         Route::Repository(ns, name) => hub::repository(store, req, &repo(ns, name)?)?,
+        Route::Tags(ns, name) => hub::tags(store, req, &repo(ns, name)?)?,
+        Route::Tag(ns, name, tag) => hub::tag(store, req, &repo(ns, name)?, tag)?,
         Route::Pipelines(ns, name) => hub::pipelines(store, req, &repo(ns, name)?)?,
         Route::Pipeline(ns, name, slug) => hub::pipeline(store, req, &repo(ns, name)?, slug)?,
         Route::History(ns, name, slug) => hub::history(store, req, &repo(ns, name)?, slug)?,
@@ -281,7 +299,23 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
     };
     match segments.as_slice() {
         ["v2", "users", "login"] => allow("POST", Route::Login),
-        ["v2", "repositories", ns, name] => allow("GET, HEAD", Route::Repository(ns, name)),
+        ["v2", "auth", "token"] => allow("POST", Route::AccessToken),
+        ["v2", "user"] => allow("GET, HEAD", Route::User),
+        ["v2", "users", name] => allow("GET, HEAD", Route::Profile(name)),
+        ["v2", "users", ns, "repositories"]
+        | ["v2", "repositories", ns]
+        | ["v2", "namespaces", ns, "repositories"] => allow("GET, HEAD", Route::Namespace(ns)),
+        ["v2", "repositories", ns, name] | ["v2", "namespaces", ns, "repositories", name] => {
+            allow("GET, HEAD", Route::Repository(ns, name))
+        }
+        ["v2", "repositories", ns, name, "tags"]
+        | ["v2", "namespaces", ns, "repositories", name, "tags"] => {
+            allow("GET, HEAD", Route::Tags(ns, name))
+        }
+        ["v2", "repositories", ns, name, "tags", tag]
+        | ["v2", "namespaces", ns, "repositories", name, "tags", tag] => {
+            allow("GET, HEAD", Route::Tag(ns, name, tag))
+        }
         ["v2", "repositories", ns, name, "webhook_pipeline"] => {
             allow("GET, HEAD, POST", Route::Pipelines(ns, name))
         }

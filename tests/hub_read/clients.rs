@@ -1,0 +1,1 @@
+//! Third-party Docker Hub API clients against a running hubmock (filled in below).
