@@ -429,3 +429,24 @@ async fn a_refused_registry_push_changes_nothing() {
     assert!(matches!(error, hubmock::Error::Invalid(_)), "{error:?}");
     assert_eq!(hub.state().await, before);
 }
+
+#[tokio::test]
+async fn head_says_whether_a_tag_or_repository_exists_without_a_body() {
+    // Docker Hub clients check with HEAD (dockerhub-api's `check_repository_tag`, ...).
+    let hub = five_tags(Config::default()).await;
+    for (path, status) in [
+        ("/v2/namespaces/acme/repositories/app/tags/t1", 200),
+        ("/v2/namespaces/acme/repositories/app/tags", 200),
+        ("/v2/namespaces/acme/repositories/app", 200),
+        ("/v2/repositories/acme/", 200),
+        ("/v2/namespaces/acme/repositories/app/tags/nope", 404),
+        ("/v2/namespaces/acme/repositories/none", 404),
+    ] {
+        let head = hub
+            .http
+            .send(http::Method::HEAD, path, &[], bytes::Bytes::new())
+            .await;
+        assert_eq!(head.status.as_u16(), status, "HEAD {path}: {head:?}");
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+    }
+}
