@@ -398,3 +398,13 @@ pub fn http_response(status: u16, body: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A test that needs an outside program (a browser, skopeo, a PyPI client) and cannot find it:
+/// under CI (`CI=true`, where `.ci/run` installs every such program) that is a failure; locally
+/// the test is skipped, saying why.
+pub fn missing_program(reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}; with CI=true it must be there (.ci/run installs it)");
+    }
+    eprintln!("skipped: {reason}");
+}

@@ -2,9 +2,11 @@
 //! finishes in-flight requests and deliveries within a bound.
 //!
 //! - `http.rs`: body policies and limits, query parsing, JSON answers and refusals;
+//! - `body.rs`: reading request bodies within their size and time limits;
 //! - `routes/`: the router and one file per surface (Hub API, callbacks, control API);
 //! - `wire.rs`: the JSON formats of request bodies and Hub API views.
 
+mod body;
 pub(crate) mod http;
 mod routes;
 pub mod wire;

@@ -84,10 +84,7 @@ fn inventory(report: &Value) -> Vec<(String, usize)> {
 async fn dockerhub_status_from_pypi_reads_what_was_pushed() {
     let python = match client_python() {
         Ok(python) => python,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+        Err(reason) => return crate::util::missing_program(&reason),
     };
     let hub = TestHub::with(Config::default().with_user("acme", "dckr_pat_hubread")).await;
     create(&hub, "acme", "app", json!({"description": "The app"})).await;
