@@ -15,6 +15,7 @@ mod hub_api;
 mod hub_read;
 mod limits;
 mod model;
+mod pages;
 mod payload;
 mod props;
 mod scenarios;

@@ -3,11 +3,13 @@
 //!
 //! - `http.rs`: body policies and limits, query parsing, JSON answers and refusals;
 //! - `body.rs`: reading request bodies within their size and time limits;
-//! - `routes/`: the router and one file per surface (Hub API, callbacks, control API);
+//! - `routes/`: the router and one file per surface (Hub API, callbacks, control API, pages);
+//! - `pages/`: the settings pages' HTML (maud views, their forms, inline style and script);
 //! - `wire.rs`: the JSON formats of request bodies and Hub API views.
 
 mod body;
 pub(crate) mod http;
+mod pages;
 mod routes;
 pub mod wire;
 

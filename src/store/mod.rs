@@ -7,6 +7,7 @@
 //!   callbacks, timeouts, and the run queries;
 //! - `tags.rs`: the registry's tag pushes, and the tag and namespace queries of the Hub API;
 //! - `deliveries.rs`: the log of outbound requests;
+//! - `history.rs`: the settings pages' reads (a page of History, the latest runs) and wake-ups;
 //! - `watchers.rs`: long-polls on runs and on the log;
 //! - `snapshot.rs`: export, import and reset of the whole state.
 //!
@@ -19,6 +20,7 @@
 mod auth;
 mod catalog;
 mod deliveries;
+mod history;
 mod runs;
 mod snapshot;
 mod state;
@@ -26,6 +28,7 @@ mod tags;
 mod watchers;
 
 pub use deliveries::{DeliveryFilter, DeliveryRecord, Dispatch};
+pub use history::HistoryPage;
 pub use runs::{RunFilter, WaitFor};
 pub use state::MAX_ID;
 

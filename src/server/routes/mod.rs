@@ -8,6 +8,7 @@
 mod callback;
 mod control;
 mod hub;
+mod pages;
 
 use std::borrow::Cow;
 
@@ -47,6 +48,7 @@ enum Route<'a> {
     Deliveries,
     Reset,
     State,
+    Page(pages::Page<'a>),
 }
 
 /// Who a route serves, and so which dialect its errors speak.
@@ -58,6 +60,8 @@ enum Surface {
     Callback,
     /// The control API `/_hubmock/`: the emulator's JSON errors.
     Control,
+    /// The settings pages (`/`, `/r/{ns}/{repo}/~/settings/webhooks/`): HTML for people.
+    Pages,
 }
 
 impl Route<'_> {
@@ -75,6 +79,7 @@ impl Route<'_> {
             | Route::Pipeline(..)
             | Route::History(..) => Surface::Hub,
             Route::Callback(..) => Surface::Callback,
+            Route::Page(..) => Surface::Pages,
             _ => Surface::Control,
         }
     }
@@ -104,29 +109,39 @@ impl Surface {
     /// the body (the handlers then see a `GET`).
     fn answers_head_as_get(self) -> bool {
         match self {
-            Surface::Hub | Surface::Callback | Surface::Control => true,
+            Surface::Hub | Surface::Callback | Surface::Control | Surface::Pages => true,
         }
     }
 
     /// Whether the control token (`--control-token`) guards this surface. It is a property of
     /// the surface, not of each route, so a surface that drives the emulator's state opts in
-    /// here in one line: the settings pages, once built, answer `true` too. The Hub API and
+    /// here in one line, as the settings pages do. The Hub API and
     /// the callback endpoint never take it: they keep Docker Hub's own auth (login tokens; the
     /// hook id as the secret), so code under test calls them exactly as it calls Docker Hub.
     fn takes_control_token(self) -> bool {
         match self {
-            Surface::Control => true,
+            Surface::Control | Surface::Pages => true,
             Surface::Hub | Surface::Callback => false,
         }
     }
 
     /// The one place where this surface's errors become answers. The Hub API, its callback
-    /// endpoint and the control API all speak Django REST framework's `{"detail": ...}` JSON
-    /// today; a surface with another dialect (the registry's OCI `{"errors": [...]}`, HTML
-    /// pages) gets its own arm.
+    /// endpoint and the control API all speak Django REST framework's `{"detail": ...}` JSON;
+    /// the pages answer HTML; a surface with another dialect (the registry's OCI
+    /// `{"errors": [...]}`) gets its own arm.
     fn render(self, error: &HttpError) -> HttpResponse {
         match self {
             Surface::Hub | Surface::Callback | Surface::Control => json_error(error),
+            Surface::Pages => pages::render(error),
+        }
+    }
+
+    /// Why a request to this surface does not carry the control token, when one is set: the
+    /// pages also take it from the cookie a browser keeps (README, "In the browser").
+    fn token_refusal(self, store: &Store, req: &Req) -> Option<TokenRefusal> {
+        match self {
+            Surface::Pages => pages::token_refusal(store, req),
+            _ => control_token_refusal(store, req),
         }
     }
 }
@@ -156,7 +171,7 @@ where
     let surface = route.surface();
     // Before the body: a refused request is not read, and changes nothing.
     if route.needs_control_token() {
-        if let Some(refusal) = control_token_refusal(store, &req) {
+        if let Some(refusal) = surface.token_refusal(store, &req) {
             return surface.render(&HttpError::ControlToken(refusal));
         }
     }
@@ -205,6 +220,7 @@ async fn dispatch(
         Route::Deliveries => control::deliveries(store, req).await?,
         Route::Reset => control::reset(store),
         Route::State => return control::state(store, req).await,
+        Route::Page(page) => return pages::answer(store, req, page).await,
     })
 }
 
@@ -336,10 +352,13 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
         ["_hubmock", "deliveries"] => allow("GET, HEAD", Route::Deliveries),
         ["_hubmock", "reset"] => allow("POST", Route::Reset),
         ["_hubmock", "state"] => allow("GET, HEAD, PUT", Route::State),
-        _ => Err(HttpError::NoRoute {
-            method: method.clone(),
-            path: path.to_owned(),
-        }),
+        _ => match pages::route(&segments) {
+            Some((methods, page)) => allow(methods, Route::Page(page)),
+            None => Err(HttpError::NoRoute {
+                method: method.clone(),
+                path: path.to_owned(),
+            }),
+        },
     }
 }
 
