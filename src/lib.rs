@@ -33,8 +33,8 @@
 //! - `delivery` (private): the outbound engine; carries out the chain's effects (POSTs, each
 //!   in its own task, and callback timers).
 //! - [`server`]: the HTTP server on one port; the router picks a route before reading the
-//!   body; one file per surface (Hub API, callbacks, control API); [`server::wire`] holds the
-//!   JSON formats.
+//!   body; one file per surface (Hub API, callbacks, control API, the settings pages, whose
+//!   HTML is in `server::pages`); [`server::wire`] holds the JSON formats.
 //! - [`Hub`], [`HubBuilder`], [`Expectation`]: the emulator as a test double in a Rust test
 //!   suite.
 //! - [`ApiClient`]: a typed client of a running emulator's control API and Hub API, for

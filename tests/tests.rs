@@ -2,6 +2,7 @@
 
 mod util;
 
+mod browser;
 mod chain;
 mod cli;
 mod control;

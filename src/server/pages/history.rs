@@ -325,7 +325,10 @@ fn callback_form(
                     select id=(format!("{id}-state")) name="state"
                         aria-invalid=[(!state_errors.is_empty()).then_some("true")] {
                         @for state in ["success", "failure", "error"] {
-                            option value=(state) selected[form.state == state] { (state) }
+                            option value=(state)
+                                selected[form.state == state || (form.state.is_empty() && state == "success")] {
+                                (state)
+                            }
                         }
                     }
                     (messages(&format!("{id}-state-error"), &state_errors))

@@ -31,9 +31,9 @@ function busy(el) {
     if (field.value !== field.defaultValue) return true;
   }
   for (const select of el.querySelectorAll("select")) {
-    for (const option of select.options) {
-      if (option.selected !== option.defaultSelected) return true;
-    }
+    // With no option marked `selected`, the first one is.
+    const initial = Math.max(0, [...select.options].findIndex((o) => o.defaultSelected));
+    if (select.selectedIndex !== initial) return true;
   }
   return false;
 }
