@@ -1,6 +1,6 @@
 //! The reads behind the settings pages: one page of a pipeline's History with the deliveries
-//! logged for it, each repository's latest run per pipeline, and a wake-up at the next change
-//! a History page shows. Read in one look each, so a page never shows half a change, and a
+//! logged for it, each repository's latest run per pipeline, a pipeline's pending count, and a
+//! wake-up at the next change a History page shows. Read in one look each, so a page never shows half a change, and a
 //! page of 25 runs never copies the other 975.
 
 use std::collections::{HashMap, HashSet};
@@ -114,6 +114,19 @@ impl Store {
             deliveries,
         };
         Ok((page, wakeup))
+    }
+
+    /// How many of a pipeline's runs are pending: what deleting it would cancel (R10).
+    pub fn pending_runs(&self, name: &RepoName, slug: &str) -> Result<usize, Error> {
+        self.read(|state| {
+            let entry = state.entry(name)?;
+            let id = entry.pipelines[entry.pipeline_index(slug)?].id;
+            Ok(state
+                .runs
+                .values()
+                .filter(|run| run.pipeline_id() == id && run.is_pending())
+                .count())
+        })
     }
 
     /// A repository, its pipelines in creation order, and the latest run of each pipeline

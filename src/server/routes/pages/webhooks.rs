@@ -9,13 +9,12 @@ use crate::error::Error;
 use crate::model::fields::FieldErrors;
 use crate::model::pipeline::PipelineSpec;
 use crate::model::repository::{RepoName, Repository};
-use crate::model::run::RunStatus;
 use crate::server::http::{HttpError, HttpResponse, Req};
 use crate::server::pages::form::{Errors, Form, PipelineForm, PushForm, RepositoryForm};
 use crate::server::pages::settings::{self, Settings};
 use crate::server::pages::{self, home as home_view};
 use crate::server::routes::control;
-use crate::store::{RunFilter, Store};
+use crate::store::Store;
 
 /// `GET|POST /`: the home page; its form creates a repository.
 pub(super) fn home(store: &Store, req: &Req, nonce: &str) -> Result<HttpResponse, HttpError> {
@@ -188,13 +187,7 @@ pub(super) fn delete(
     }
     let repository = store.repository(name)?;
     let pipeline = store.pipeline(name, slug)?;
-    let pending = store
-        .runs(&RunFilter {
-            repository: Some(name.clone()),
-            pipeline: Some(slug.to_owned()),
-            status: Some(RunStatus::Pending),
-        })
-        .len();
+    let pending = store.pending_runs(name, slug)?;
     let markup = settings::confirm_delete(&repository, &pipeline, pending, nonce);
     Ok(html_response(StatusCode::OK, markup, nonce))
 }
