@@ -3,7 +3,7 @@
 //! as text. tests/browser.rs drives the same pages in a real browser.
 
 use http::Method;
-use hubmock::Config;
+use hubmock::{Config, PlatformImage, RepoName, TagRecord};
 use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
@@ -274,6 +274,59 @@ async fn a_refused_pipeline_form_shows_the_apis_messages_beside_the_fields_as_ty
         assert!(html.contains(r#"aria-invalid="true""#));
         assert_eq!(t.state().await, before, "{fields:?} changed the state");
     }
+}
+
+#[tokio::test]
+async fn the_settings_page_lists_the_repositorys_tags_last_pushed_first() {
+    let t = with_repo().await;
+    let html = page(&t.http.get(SETTINGS).await, 200);
+    assert!(html.contains("None yet: a push records its tag here"));
+    let repo = RepoName::new("acme", "app").unwrap();
+    let image = |architecture: &str, variant: Option<&str>| PlatformImage {
+        architecture: architecture.to_owned(),
+        os: "linux".to_owned(),
+        variant: variant.map(str::to_owned),
+        digest: format!("sha256:{}", "b".repeat(64)),
+        size: 14_000_000,
+    };
+    let record = TagRecord {
+        tag: "v1.0.0".to_owned(),
+        digest: format!("sha256:{}", "a".repeat(64)),
+        media_type: "application/vnd.oci.image.index.v1+json".to_owned(),
+        full_size: 28_345_678,
+        pusher: "alice".to_owned(),
+        pushed_at: hubmock::model::time::Timestamp::now(),
+        images: vec![image("amd64", None), image("arm", Some("v7"))],
+    };
+    t.hub.record_tag(&repo, record).unwrap();
+    // "Push now" records its tag too (the control API's push does).
+    post_form(
+        &t,
+        SETTINGS,
+        &[("form", "push"), ("tag", "latest"), ("pusher", "bob")],
+    )
+    .await;
+    let html = page(&t.http.get(SETTINGS).await, 200);
+    let row = |tag: &str| {
+        let start = html.find(&format!(r#"<tr id="tag-{tag}">"#)).unwrap();
+        let row = &html[start..];
+        row[..row.find("</tr>").unwrap()].to_owned()
+    };
+    let v1 = row("v1.0.0");
+    for shown in [
+        &format!("sha256:{}", "a".repeat(64)),
+        "28.3 MB",
+        "linux/amd64, linux/arm/v7",
+        "<td>alice</td>",
+    ] {
+        assert!(v1.contains(shown), "{shown} not in {v1}");
+    }
+    let latest = row("latest");
+    assert!(latest.contains("<td>bob</td>"), "{latest}");
+    assert!(
+        html.find(r#"id="tag-latest""#) < html.find(r#"id="tag-v1.0.0""#),
+        "the last pushed is not first"
+    );
 }
 
 #[tokio::test]

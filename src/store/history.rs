@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::model::pipeline::Pipeline;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::Run;
+use crate::model::tag::Tag;
 
 /// One page of a pipeline's runs, newest first, as one look at the state saw it.
 #[derive(Debug)]
@@ -42,6 +43,8 @@ pub struct Overview {
     pub pipelines: Vec<Pipeline>,
     /// The latest run of each pipeline that has one, by slug.
     pub latest: HashMap<String, Run>,
+    /// Its tags, in the order first pushed.
+    pub tags: Vec<Tag>,
 }
 
 /// Completes at the next change of a run it watches, or when a new run starts (or the state
@@ -129,8 +132,8 @@ impl Store {
         })
     }
 
-    /// A repository, its pipelines in creation order, and the latest run of each pipeline
-    /// that has one.
+    /// A repository, its pipelines in creation order, the latest run of each pipeline that
+    /// has one, and its tags.
     pub fn repository_overview(&self, name: &RepoName) -> Result<Overview, Error> {
         self.read(|state| {
             let entry = state.entry(name)?;
@@ -155,6 +158,7 @@ impl Store {
                 repository: entry.repository.clone(),
                 pipelines: entry.pipelines.clone(),
                 latest,
+                tags: entry.tags.clone(),
             })
         })
     }

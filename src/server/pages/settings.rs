@@ -1,5 +1,6 @@
 //! A repository's webhooks page, `/r/{ns}/{repo}/~/settings/webhooks/`: its pipelines in
-//! creation order, the form to create one, "push now", and the delete confirmation.
+//! creation order and its registry tags, the form to create a pipeline, "push now", and the
+//! delete confirmation.
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use crate::model::hook_url::redact;
 use crate::model::pipeline::Pipeline;
 use crate::model::repository::Repository;
 use crate::model::run::Run;
+use crate::model::tag::Tag;
 
 /// Everything the settings page shows.
 pub(crate) struct Settings<'a> {
@@ -24,6 +26,8 @@ pub(crate) struct Settings<'a> {
     pub(crate) pipelines: &'a [Pipeline],
     /// The latest run of each pipeline that has one, by slug.
     pub(crate) latest: &'a HashMap<String, Run>,
+    /// Its tags, in the order first pushed.
+    pub(crate) tags: &'a [Tag],
     /// The server's payload format, for pipelines that name none.
     pub(crate) default_format: PayloadFormat,
     /// The create form as typed.
@@ -58,8 +62,7 @@ pub(crate) fn page(view: &Settings<'_>, nonce: &str) -> Markup {
                     @for pipeline in view.pipelines {
                         (pipeline_card(view, pipeline))
                     }
-                    // The repository's registry tags (name, digest, size, platforms, last
-                    // pushed, pusher) go here, beside its webhooks, once the store keeps them.
+                    section aria-labelledby="tags" { (tags(view.tags)) }
                 }
                 div {
                     (create_form(view))
@@ -69,6 +72,76 @@ pub(crate) fn page(view: &Settings<'_>, nonce: &str) -> Markup {
         }
     };
     layout(&title, &repo_crumbs(&repo), nonce, main)
+}
+
+/// The repository's tags as Docker Hub's Tags tab shows them, the last pushed first.
+fn tags(tags: &[Tag]) -> Markup {
+    let mut tags: Vec<&Tag> = tags.iter().collect();
+    tags.sort_by_key(|tag| std::cmp::Reverse(tag.last.pushed_at));
+    html! {
+        h2 #tags { "Tags" }
+        @if tags.is_empty() {
+            p.muted { "None yet: a push records its tag here (through the registry, or \"Push now\")." }
+        } @else {
+            div.scroll { table.tags aria-labelledby="tags" {
+                thead {
+                    tr {
+                        th scope="col" { "Tag" }
+                        th scope="col" { "Digest" }
+                        th scope="col" { "Size" }
+                        th scope="col" { "Platforms" }
+                        th scope="col" { "Last pushed" }
+                        th scope="col" { "Pusher" }
+                    }
+                }
+                tbody {
+                    @for tag in tags {
+                        tr id=(format!("tag-{}", tag.name())) {
+                            td { code { (tag.name()) } }
+                            // Shortened as the Hub shows it; the whole digest on hover.
+                            td { code title=(tag.last.digest) { (short_digest(&tag.last.digest)) } }
+                            td { (size(tag.last.full_size)) }
+                            td.platforms {
+                                @for (i, image) in tag.last.images.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    (image.os) "/" (image.architecture)
+                                    @if let Some(variant) = &image.variant { "/" (variant) }
+                                }
+                            }
+                            td { (time(tag.last.pushed_at)) }
+                            td { (tag.last.pusher) }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// `sha256:` and the first 10 hex digits of a digest.
+fn short_digest(digest: &str) -> String {
+    let (algorithm, hex) = digest.split_once(':').unwrap_or(("", digest));
+    let short: String = hex.chars().take(10).collect();
+    match (algorithm, short.len() < hex.len()) {
+        ("", _) => short,
+        (_, true) => format!("{algorithm}:{short}…"),
+        (_, false) => digest.to_owned(),
+    }
+}
+
+/// A size in bytes as Docker Hub writes it: decimal units, one decimal past kB.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn pipeline_card(view: &Settings<'_>, pipeline: &Pipeline) -> Markup {
@@ -244,4 +317,18 @@ pub(crate) fn confirm_delete(
         nonce,
         main,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_read_in_decimal_units() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(1_000), "1.0 kB");
+        assert_eq!(size(28_345_678), "28.3 MB");
+        assert_eq!(size(u64::MAX), "18446744.1 TB");
+    }
 }

@@ -84,6 +84,7 @@ pub(super) fn settings(
         repository: &overview.repository,
         pipelines: &overview.pipelines,
         latest: &overview.latest,
+        tags: &overview.tags,
         default_format: store.config().payload_format,
         pipeline_form: &forms.pipeline,
         pipeline_errors: &forms.pipeline_errors,
