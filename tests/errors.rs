@@ -390,7 +390,7 @@ async fn every_wrong_field_is_named_at_once() {
 async fn an_unknown_route_is_a_404_with_a_json_detail() {
     let hub = TestHub::start().await;
     hub.repository("acme", "app").await;
-    // `/` is the home page (tests/pages.rs).
+    // `/` is the home page (tests/pages/).
     for path in [
         "/nope",
         "/v2/nope/",
