@@ -2,8 +2,8 @@
 //! callbacks, and the chain rules as a pure state machine ([`chain`]).
 //!
 //! The modules form a tree with no cycles: `time`, `ids`, `fields` at the bottom; `format`,
-//! `push`, `repository`, `callback`, `pipeline` on them; `payload` and `run` above; `chain`
-//! on top. Nothing here reads a socket, a clock other than [`time::Timestamp::now`] passed in
+//! `push`, `repository`, `callback`, `pipeline` on them; `payload`, `run` and `tag` above;
+//! `chain` on top. Nothing here reads a socket, a clock other than [`time::Timestamp::now`] passed in
 //! by callers, or a request body of a particular surface (those parsers live in
 //! [`crate::server::wire`]).
 
@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod push;
 pub mod repository;
 pub mod run;
+pub mod tag;
 pub mod time;
