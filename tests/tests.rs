@@ -16,5 +16,6 @@ mod limits;
 mod model;
 mod payload;
 mod props;
+mod registry;
 mod scenarios;
 mod timing;

@@ -7,7 +7,8 @@
 //!   files, upload files, publish by rename);
 //! - `blobs.rs`: uploads, mounts, blob reads and deletes;
 //! - `manifests.rs`: manifests, tags, the referrers and the catalog;
-//! - `error.rs`: [`RegistryError`], the spec's error codes in domain words.
+//! - `error.rs`: [`RegistryError`], the spec's error codes in domain words;
+//! - `image.rs`: small generated images and OCI layouts, for tests and clients of the library.
 //!
 //! [`Registry`] keeps the index (which repository links which blob and manifest, its tags,
 //! the uploads in progress) behind its own mutex, separate from the store's state lock: the
@@ -18,6 +19,7 @@
 mod blobs;
 pub mod digest;
 pub mod error;
+pub mod image;
 pub mod manifest;
 mod manifests;
 pub mod name;

@@ -39,9 +39,9 @@ fn issue(store: &Store, req: &Req) -> Result<HttpResponse, RegistryError> {
     let token = match credentials {
         None => ANONYMOUS_TOKEN.to_owned(),
         Some(Credentials::Token(token)) => token,
-        Some(Credentials::Password(user, password)) => store
-            .login(&user, &password)
-            .ok_or_else(wrong_password)?,
+        Some(Credentials::Password(user, password)) => {
+            store.login(&user, &password).ok_or_else(wrong_password)?
+        }
     };
     let mut body = json!({
         "token": token,
