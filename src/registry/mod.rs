@@ -114,6 +114,13 @@ impl Registry {
         }
     }
 
+    /// Forgets everything and removes a temporary store's directory at once (the emulator
+    /// stops).
+    pub fn discard(&self) {
+        self.clear();
+        self.storage.discard();
+    }
+
     /// Removes a file no repository links any more (under the index lock).
     fn release_if_unlinked(&self, index: &mut Index, digest: &Digest) {
         let linked = index

@@ -107,6 +107,15 @@ impl BlobStore {
         Ok(self.root.get_or_init(|| root).path())
     }
 
+    /// Removes a temporary store's directory now, rather than when the store is dropped (a
+    /// [`crate::Hub`] in a test process that may end before its thread lets go of the store).
+    /// A store in a given directory keeps it.
+    pub fn discard(&self) {
+        if let Some(Root::Temporary(dir)) = self.root.get() {
+            let _ = fs::remove_dir_all(dir.path());
+        }
+    }
+
     /// The path of a published blob.
     pub fn blob_path(&self, digest: &Digest) -> io::Result<PathBuf> {
         Ok(self

@@ -178,6 +178,11 @@ async fn each_error_code_is_answered_and_changes_nothing() {
         .await;
     assert_eq!(error_code(&resp, 405), "UNSUPPORTED");
     assert_eq!(super::header(&resp, "allow"), "GET, HEAD, PUT, DELETE");
+    // A body on a method the path does not take is refused before it is read: 405, not 413.
+    let resp = reg
+        .send(Method::POST, &session, &[], vec![0u8; 2 * 1024 * 1024])
+        .await;
+    assert_eq!(error_code(&resp, 405), "UNSUPPORTED");
     let schema1 = Blob {
         media_type: "application/vnd.docker.distribution.manifest.v1+prettyjws".to_owned(),
         bytes: br#"{"schemaVersion":1}"#.to_vec(),

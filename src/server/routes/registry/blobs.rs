@@ -14,7 +14,7 @@ use hyper::body::Body;
 
 use super::super::super::http::Req;
 use super::auth::{self, Access};
-use super::{answer, body_error, empty_answer, file_body, from_domain, name, only};
+use super::{answer, body_error, empty_answer, file_body, from_domain, name};
 use crate::registry::{Algorithm, Digest, RegistryError, RegistryName};
 use crate::server::http::HttpResponse;
 use crate::store::Store;
@@ -26,7 +26,6 @@ pub(super) fn blob(
     name_text: &str,
     digest: &str,
 ) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD, DELETE")?;
     let name = name(name_text)?;
     let access = if req.method == Method::DELETE {
         Access::Push
@@ -137,7 +136,6 @@ pub(super) async fn start(
     req: &mut Req,
     name_text: &str,
 ) -> Result<HttpResponse, RegistryError> {
-    only(req, "POST")?;
     let name = name(name_text)?;
     let caller = auth::caller(store, req)?;
     caller.may(store, &name, Access::Push)?;
@@ -184,7 +182,6 @@ pub(super) async fn upload(
     name_text: &str,
     id: &str,
 ) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD, PATCH, PUT, DELETE")?;
     let name = name(name_text)?;
     let registry = store.registry();
     let repo = name.repo();

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::super::super::http::Req;
 use super::auth::{self, Access, Caller};
-use super::{answer, empty_answer, file_body, from_domain, json_answer, name, only};
+use super::{answer, empty_answer, file_body, from_domain, json_answer, name};
 use crate::model::tag::{TagImage, TagPush};
 use crate::model::time::Timestamp;
 use crate::registry::manifest::{Manifest, Platform, OCI_INDEX};
@@ -21,7 +21,6 @@ pub(super) async fn manifest(
     name_text: &str,
     reference: &str,
 ) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD, PUT, DELETE")?;
     let name = name(name_text)?;
     let access = match req.method {
         Method::GET | Method::HEAD => Access::Pull,
@@ -231,7 +230,6 @@ pub(super) fn tags(
     req: &Req,
     name_text: &str,
 ) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD")?;
     let name = name(name_text)?;
     auth::caller(store, req)?.may(store, &name, Access::Pull)?;
     let (n, last) = pagination(req)?;
@@ -255,7 +253,6 @@ pub(super) fn tags(
 
 /// `GET /v2/_catalog?n=&last=`: the repositories holding something that the caller may read.
 pub(super) fn catalog(store: &Store, req: &Req) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD")?;
     let caller = auth::caller(store, req)?;
     let (n, last) = pagination(req)?;
     let visible: Vec<String> = store
@@ -290,7 +287,6 @@ pub(super) fn referrers(
     name_text: &str,
     digest: &str,
 ) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD")?;
     let name = name(name_text)?;
     auth::caller(store, req)?.may(store, &name, Access::Pull)?;
     let digest = Digest::parse(digest)?;

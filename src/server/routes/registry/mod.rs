@@ -116,13 +116,26 @@ impl<'a> Target<'a> {
         name.split('/').count() <= 2 && slash_ok
     }
 
+    /// The methods this endpoint takes, as `Allow` lists them.
+    fn allowed(&self) -> &'static str {
+        match self {
+            Target::Base | Target::Catalog | Target::Tags(_) | Target::Referrers(..) => "GET, HEAD",
+            Target::Blob(..) => "GET, HEAD, DELETE",
+            Target::Uploads(_) => "POST",
+            Target::Upload(..) => "GET, HEAD, PATCH, PUT, DELETE",
+            Target::Manifest(..) => "GET, HEAD, PUT, DELETE",
+        }
+    }
+
     /// How this endpoint takes its body when called with `method`: blobs stream (no limit but
-    /// the disk, each pause at most `--body-timeout`), a manifest is read whole up to 4 MiB.
+    /// the disk, each pause at most `--body-timeout`), a manifest is read whole up to 4 MiB. A
+    /// method the endpoint does not take is refused (`405`) before a byte of its body is read.
     pub(in crate::server) fn body_policy(&self, method: &Method) -> BodyPolicy {
         match (self, method) {
             (Target::Uploads(_), &Method::POST)
             | (Target::Upload(..), &Method::PATCH | &Method::PUT) => BodyPolicy::Streamed,
             (Target::Manifest(..), &Method::PUT) => BodyPolicy::Buffered(MANIFEST_LIMIT),
+            _ if !allows(self.allowed(), method) => BodyPolicy::Streamed,
             _ => BodyPolicy::None,
         }
     }
@@ -134,6 +147,13 @@ pub(in crate::server) async fn handle(
     req: &mut Req,
     target: Target<'_>,
 ) -> HttpResponse {
+    if !allows(target.allowed(), &req.method) {
+        let refusal = RegistryError::MethodNotAllowed {
+            method: req.method.to_string(),
+            allowed: target.allowed(),
+        };
+        return render(&refusal, Some(store.public_url()));
+    }
     let answer = match target {
         Target::Base => base(store, req),
         Target::Catalog => manifests::catalog(store, req),
@@ -153,21 +173,13 @@ pub(in crate::server) async fn handle(
 /// `GET /v2/`: `200 {}` to a caller who may use the registry; with auth on, `401` and the
 /// challenge to one who brought no credentials, as Docker clients expect before they log in.
 fn base(store: &Store, req: &Req) -> Result<HttpResponse, RegistryError> {
-    only(req, "GET, HEAD")?;
     auth::caller(store, req)?.require_login()?;
     Ok(json_answer(StatusCode::OK, &json!({})))
 }
 
-/// Refuses a method the endpoint does not take.
-fn only(req: &Req, allowed: &'static str) -> Result<(), RegistryError> {
-    if allowed.split(", ").any(|m| m == req.method.as_str()) {
-        Ok(())
-    } else {
-        Err(RegistryError::MethodNotAllowed {
-            method: req.method.to_string(),
-            allowed,
-        })
-    }
+/// Whether `method` is one of `allowed` (as `Allow` lists them).
+fn allows(allowed: &str, method: &Method) -> bool {
+    allowed.split(", ").any(|m| m == method.as_str())
 }
 
 /// Checks a repository name from the path.
