@@ -12,7 +12,7 @@ use http::{header, Method, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Body;
 
-use super::super::super::http::Req;
+use super::super::super::http::{Req, BODY_LIMIT};
 use super::auth::{self, Access};
 use super::{answer, body_error, empty_answer, file_body, from_domain, name};
 use crate::registry::{Algorithm, Digest, RegistryError, RegistryName};
@@ -168,9 +168,16 @@ pub(super) async fn start(
         return Ok(blob_created(&name, &digest));
     }
     let id = registry.start_upload(name.repo(), Algorithm::Sha256)?;
-    // A body without a digest says nothing: read and dropped, so the connection stays usable.
+    // A body without a digest says nothing: up to 1 MiB of it is read and dropped, so the
+    // connection stays usable; past that the connection is closed instead.
     let mut body = body(req);
-    while let Some(Ok(_)) = body.frame().await {}
+    let mut dropped = 0;
+    while dropped <= BODY_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => dropped += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
     Ok(upload_answer(StatusCode::ACCEPTED, &name, &id, 0))
 }
 
