@@ -183,6 +183,8 @@ async fn each_error_code_is_answered_and_changes_nothing() {
         .send(Method::POST, &session, &[], vec![0u8; 2 * 1024 * 1024])
         .await;
     assert_eq!(error_code(&resp, 405), "UNSUPPORTED");
+    // Unread, the body leaves the connection unusable, and the answer says so.
+    assert_eq!(super::header(&resp, "connection"), "close");
     let schema1 = Blob {
         media_type: "application/vnd.docker.distribution.manifest.v1+prettyjws".to_owned(),
         bytes: br#"{"schemaVersion":1}"#.to_vec(),

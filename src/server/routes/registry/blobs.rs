@@ -178,7 +178,13 @@ pub(super) async fn start(
             _ => break,
         }
     }
-    Ok(upload_answer(StatusCode::ACCEPTED, &name, &id, 0))
+    let mut answer = upload_answer(StatusCode::ACCEPTED, &name, &id, 0);
+    if dropped > BODY_LIMIT {
+        answer
+            .headers_mut()
+            .insert(super::BODY_LEFT, http::HeaderValue::from_static("1"));
+    }
+    Ok(answer)
 }
 
 /// `GET|HEAD|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<id>`: status, a chunk, the last

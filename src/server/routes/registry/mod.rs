@@ -22,6 +22,7 @@ pub(super) use token::token;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use serde_json::{json, Value};
 
 use super::super::http::{
@@ -147,12 +148,16 @@ pub(in crate::server) async fn handle(
     req: &mut Req,
     target: Target<'_>,
 ) -> HttpResponse {
+    // A streamed body that a refusal leaves unread (or a drain stops short of) makes the
+    // connection unusable: the answer says so, so a client does not send its next request
+    // down a connection hubmock is closing.
+    let streamed = req.stream.as_ref().is_some_and(|b| !b.is_end_stream());
     if !allows(target.allowed(), &req.method) {
         let refusal = RegistryError::MethodNotAllowed {
             method: req.method.to_string(),
             allowed: target.allowed(),
         };
-        return render(&refusal, Some(store.public_url()));
+        return closing(render(&refusal, Some(store.public_url())), streamed);
     }
     let answer = match target {
         Target::Base => base(store, req),
@@ -165,9 +170,27 @@ pub(in crate::server) async fn handle(
         Target::Referrers(name, digest) => manifests::referrers(store, req, name, digest),
     };
     match answer {
-        Ok(response) => with_version(response),
-        Err(error) => render(&error, Some(store.public_url())),
+        Ok(response) => {
+            let unread = req.stream.is_some() || response.headers().contains_key(BODY_LEFT);
+            closing(with_version(response), streamed && unread)
+        }
+        Err(error) => closing(render(&error, Some(store.public_url())), streamed),
     }
+}
+
+/// Set by a handler on an answer that leaves part of the request body unread (removed before
+/// the answer goes out).
+const BODY_LEFT: &str = "x-hubmock-body-left";
+
+/// The answer, with `Connection: close` when `close`.
+fn closing(mut response: HttpResponse, close: bool) -> HttpResponse {
+    response.headers_mut().remove(BODY_LEFT);
+    if close {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// `GET /v2/`: `200 {}` to a caller who may use the registry; with auth on, `401` and the
