@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::model::format::PayloadFormat;
+use crate::model::tag::PushEvents;
 use crate::net::Timeouts;
 
 /// How long a request body may take by default ([`Config::body_timeout`]).
@@ -18,7 +19,7 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Users as `(name, password)`; each owns the namespace of its name.
     pub users: Vec<(String, String)>,
-    /// Whether the Hub API requires a token.
+    /// Whether the Hub API and the registry require credentials (`--no-auth` turns it off).
     pub auth: bool,
     /// The payload shape of pipelines that name none.
     pub payload_format: PayloadFormat,
@@ -28,6 +29,9 @@ pub struct Config {
     pub callback_timeout: Option<Duration>,
     /// Whether a push to an unknown repository creates it.
     pub implicit_repositories: bool,
+    /// How many push events a manifest list or index pushed by tag through the registry
+    /// fires: one for the tag, or also one per platform manifest.
+    pub push_events: PushEvents,
     /// How many outbound requests `/_hubmock/deliveries` remembers (oldest dropped first).
     pub delivery_log_limit: usize,
     /// How long shutdown waits for in-flight deliveries.
@@ -74,6 +78,7 @@ impl Default for Config {
             delivery_timeout: Duration::from_secs(10),
             callback_timeout: None,
             implicit_repositories: true,
+            push_events: PushEvents::PerTag,
             delivery_log_limit: 10_000,
             shutdown_grace: Duration::from_secs(5),
             max_pending_runs: 10_000,
@@ -125,6 +130,12 @@ impl Config {
     /// Whether a push creates an unknown repository.
     pub fn with_implicit_repositories(mut self, on: bool) -> Self {
         self.implicit_repositories = on;
+        self
+    }
+
+    /// Sets how many push events an index pushed by tag fires.
+    pub fn with_push_events(mut self, push_events: PushEvents) -> Self {
+        self.push_events = push_events;
         self
     }
 

@@ -352,6 +352,9 @@ impl Drop for Hub {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+        // The registry's temporary directory goes now: the process may end before the
+        // emulator's thread lets go of the store.
+        self.store.registry().discard();
         // A test that already fails should show its own panic, not ours on top.
         if !std::thread::panicking() {
             if let Err(report) = self.check() {

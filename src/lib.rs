@@ -33,8 +33,11 @@
 //! - `delivery` (private): the outbound engine; carries out the chain's effects (POSTs, each
 //!   in its own task, and callback timers).
 //! - [`server`]: the HTTP server on one port; the router picks a route before reading the
-//!   body; one file per surface (Hub API, callbacks, control API, the settings pages, whose
-//!   HTML is in `server::pages`); [`server::wire`] holds the JSON formats.
+//!   body; one file per surface (Hub API, callbacks, control API, registry, the settings
+//!   pages, whose HTML is in `server::pages`); [`server::wire`] holds the JSON formats.
+//! - [`registry`]: the OCI registry's content without HTTP: digests, manifests, the blob
+//!   store on disk and the index of what each repository holds. A manifest pushed by tag
+//!   becomes a push event through the store.
 //! - [`Hub`], [`HubBuilder`], [`Expectation`]: the emulator as a test double in a Rust test
 //!   suite.
 //! - [`ApiClient`]: a typed client of a running emulator's control API and Hub API, for
@@ -67,6 +70,7 @@ mod hub;
 mod logging;
 pub mod model;
 pub mod net;
+pub mod registry;
 pub mod scenario;
 pub mod server;
 mod store;
@@ -87,6 +91,6 @@ pub use model::pipeline::{Pipeline, PipelineSpec, WebhookSpec};
 pub use model::push::{PushEvent, PushRequest};
 pub use model::repository::{RepoName, Repository};
 pub use model::run::{Run, RunStatus, Step, StepStatus};
-pub use model::tag::{PlatformImage, Tag, TagRecord};
+pub use model::tag::{PlatformImage, PushEvents, Tag, TagImage, TagPush, TagRecord};
 pub use server::wire::PipelineView;
 pub use store::{DeliveryFilter, DeliveryRecord, RunFilter, MAX_ID};

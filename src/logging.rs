@@ -5,7 +5,8 @@
 //! - `hubmock::server`, info: listening, shutting down.
 //! - `hubmock::request`, info: each request answered (`method`, `path`, `status`,
 //!   `elapsed_ms`, up to the answer's head); warn: a request refused with 508 because it is
-//!   hubmock's own delivery (a hook URL points back at hubmock).
+//!   hubmock's own delivery (a hook URL points back at hubmock); info: each tag pushed
+//!   through the registry (`repository`, `tag`, `digest`, `runs` started).
 //! - `hubmock::delivery`, info: each delivery made (`run`, `step`, `url`, then `status` or
 //!   `error`, `elapsed_ms`); debug: one about to be sent, or dropped because its run is over.
 //! - `hubmock::callback`, info: each callback applied (`run`, `step`, `state`, `run_status`),

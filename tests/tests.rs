@@ -19,5 +19,6 @@ mod model;
 mod pages;
 mod payload;
 mod props;
+mod registry;
 mod scenarios;
 mod timing;

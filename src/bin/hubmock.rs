@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use hubmock::model::fields::is_absolute_http_url;
 use hubmock::net::Timeouts;
-use hubmock::{scenario, Config, PayloadFormat};
+use hubmock::{scenario, Config, PayloadFormat, PushEvents};
 
 /// A Docker Hub emulator for integration tests.
 #[derive(Parser)]
@@ -98,7 +98,7 @@ struct ServeArgs {
     /// Without any, the user hubmock/hubmock exists.
     #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
     users: Vec<(String, String)>,
-    /// Let every Hub API request through without a token.
+    /// Let every Hub API and registry request through without credentials.
     #[arg(long)]
     no_auth: bool,
     /// Payload shape of pipelines that name none.
@@ -110,9 +110,14 @@ struct ServeArgs {
     /// How long a step may await its callback before it times out; default: forever.
     #[arg(long, value_parser = callback_timeout)]
     callback_timeout: Option<Duration>,
-    /// Answer 404 to a push to an unknown repository instead of creating it.
+    /// Answer 404 to a push to an unknown repository instead of creating it (control API and
+    /// registry alike).
     #[arg(long)]
     no_implicit_repositories: bool,
+    /// Push events of a manifest list or index pushed by tag through the registry: per-tag
+    /// fires one (the tag, the index's digest); per-manifest also one per platform manifest.
+    #[arg(long, default_value = "per-tag", value_name = "per-tag|per-manifest")]
+    push_events: PushEvents,
     /// How many runs may be pending at once; a push that would start more answers 503.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = at_least_one::<usize>)]
     max_pending_runs: usize,
@@ -439,6 +444,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .with_delivery_timeout(args.delivery_timeout)
         .with_callback_timeout(args.callback_timeout)
         .with_implicit_repositories(!args.no_implicit_repositories)
+        .with_push_events(args.push_events)
         .with_max_pending_runs(args.max_pending_runs)
         .with_connection_timeouts(Timeouts {
             header: args.header_timeout,

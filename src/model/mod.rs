@@ -2,7 +2,8 @@
 //! callbacks, and the chain rules as a pure state machine ([`chain`]).
 //!
 //! The modules form a tree with no cycles: `time`, `ids`, `fields` at the bottom; `format`,
-//! `push`, `repository`, `callback`, `pipeline` on them, `tag` on `push`; `payload` and `run` above; `chain`
+//! `push`, `repository`, `callback`, `pipeline` on them, `tag` on `push` and `repository`;
+//! `payload` and `run` above; `chain`
 //! on top. Nothing here reads a socket, a clock other than [`time::Timestamp::now`] passed in
 //! by callers, or a request body of a particular surface (those parsers live in
 //! [`crate::server::wire`]).

@@ -7,7 +7,7 @@
 //! - `pages/`: the settings pages' HTML (maud views, their forms, inline style and script);
 //! - `wire.rs`: the JSON formats of request bodies and Hub API views.
 
-mod body;
+pub(crate) mod body;
 pub(crate) mod http;
 mod pages;
 mod routes;

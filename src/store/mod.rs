@@ -9,7 +9,12 @@
 //! - `deliveries.rs`: the log of outbound requests;
 //! - `history.rs`: the settings pages' reads (a page of History, the latest runs) and wake-ups;
 //! - `watchers.rs`: long-polls on runs and on the log;
-//! - `snapshot.rs`: export, import and reset of the whole state.
+//! - `snapshot.rs`: export, import and reset of the whole state;
+//! - `registry.rs`: what the registry asks of the store: credentials, repositories, and
+//!   [`Store::tag_pushed`], where a tag pushed through the registry becomes a push event.
+//!
+//! The registry's own index and blobs live in [`crate::registry::Registry`], behind its own
+//! lock; the store only holds it ([`Store::registry`]) so that a reset clears it too.
 //!
 //! **One door.** Every change goes through [`Store::commit`]: it takes the lock, applies a
 //! change (the chain rules live in [`crate::model::chain`]; the store only applies their
@@ -21,6 +26,7 @@ mod auth;
 mod catalog;
 mod deliveries;
 mod history;
+mod registry;
 mod runs;
 mod snapshot;
 mod state;
@@ -42,6 +48,7 @@ use crate::model::chain::Effect;
 use crate::model::payload::Payload;
 use crate::model::repository::Repository;
 use crate::model::time::Timestamp;
+use crate::registry::{BlobStore, Registry};
 use state::State;
 use watchers::Watchers;
 
@@ -102,6 +109,8 @@ struct Shared {
     started: Timestamp,
     work: mpsc::UnboundedSender<Work>,
     watchers: Watchers,
+    /// The registry's content: its own index and lock, blobs on disk.
+    registry: Registry,
 }
 
 /// A cheap-clone handle to the emulator's state.
@@ -126,6 +135,7 @@ impl Store {
                 started: Timestamp::now(),
                 work,
                 watchers: Watchers::default(),
+                registry: Registry::new(BlobStore::temporary()),
             }),
         };
         (store, rx)
@@ -150,6 +160,11 @@ impl Store {
         let rest = marker.strip_prefix(self.shared.instance.as_str())?;
         let (run, step) = rest.strip_prefix('/')?.split_once('/')?;
         Some((run.parse().ok()?, step.parse().ok()?))
+    }
+
+    /// The registry's content.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
     }
 
     /// The base of URLs in payloads.

@@ -62,7 +62,7 @@ impl Store {
     /// ([`TagRecord::implied_by`]: no manifest behind it) is recorded for the Hub API. An
     /// unknown repository is created when the configuration says so.
     pub fn push(&self, name: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
-        self.push_recording(name, push, None)
+        self.push_recording(name, push, TagUpdate::Implied)
     }
 
     /// The one door of every push: starts its runs and records its tag (`record`, or the one
@@ -72,15 +72,18 @@ impl Store {
         &self,
         name: &RepoName,
         push: PushRequest,
-        record: Option<TagRecord>,
+        update: TagUpdate,
     ) -> Result<Vec<Run>, Error> {
         // Checked before the lock: a refused push changes nothing.
-        match (&record, &push.tag) {
-            (Some(record), _) => record.check()?,
-            (None, Some(name)) => tag::check_tag(name).map_err(|m| Error::field("tag", m))?,
-            (None, None) => {}
+        match (&update, &push.tag) {
+            (TagUpdate::Given(record), _) => record.check()?,
+            (_, Some(name)) => tag::check_tag(name).map_err(|m| Error::field("tag", m))?,
+            (_, None) => {}
         }
-        let now = record.as_ref().map_or_else(Timestamp::now, |r| r.pushed_at);
+        let now = match &update {
+            TagUpdate::Given(record) => record.pushed_at,
+            _ => Timestamp::now(),
+        };
         let implicit = self.shared.config.implicit_repositories;
         let default_format = self.shared.config.payload_format;
         let max_pending = self.shared.config.max_pending_runs;
@@ -107,7 +110,11 @@ impl Store {
             }
             let entry = &state.repositories[name];
             let event = chain::push_event(push, &entry.repository, now, || ids::random_hex(32));
-            let record = record.unwrap_or_else(|| TagRecord::implied_by(&event));
+            let record = match update {
+                TagUpdate::Given(record) => Some(record),
+                TagUpdate::Implied => Some(TagRecord::implied_by(&event)),
+                TagUpdate::Unchanged => None,
+            };
             let start = RunStart {
                 repository: name,
                 push: event,
@@ -127,13 +134,15 @@ impl Store {
             );
             state.ids.run = next_id;
             state.pending += started.len();
-            let mut next_tag = state.ids.tag;
-            let entry = state.repositories.get_mut(name).expect("inserted above");
-            tag::record(&mut entry.tags, record, || {
-                next_tag += 1;
-                next_tag
-            });
-            state.ids.tag = next_tag;
+            if let Some(record) = record {
+                let mut next_tag = state.ids.tag;
+                let entry = state.repositories.get_mut(name).expect("inserted above");
+                tag::record(&mut entry.tags, record, || {
+                    next_tag += 1;
+                    next_tag
+                });
+                state.ids.tag = next_tag;
+            }
             let mut runs = Vec::with_capacity(started.len());
             for (run, effects) in started {
                 state.index_hooks(&run);
@@ -143,6 +152,17 @@ impl Store {
             }
             Ok(runs)
         })
+    }
+
+    /// A push event that leaves the tag records as they are: the extra events of an index
+    /// with `--push-events per-manifest` (the tag names the index, not the platform manifest
+    /// each event reports).
+    pub(super) fn push_event_only(
+        &self,
+        name: &RepoName,
+        push: PushRequest,
+    ) -> Result<Vec<Run>, Error> {
+        self.push_recording(name, push, TagUpdate::Unchanged)
     }
 
     /// Asked by the engine just before it POSTs: whether the delivery still goes out (not
@@ -321,4 +341,14 @@ impl Store {
             let _ = tokio::time::timeout_at(deadline, changed).await;
         }
     }
+}
+
+/// What a push does to its repository's tag records.
+pub(super) enum TagUpdate {
+    /// Records the tag the push implies (a control-API push: its first image, no size).
+    Implied,
+    /// Records this tag (the registry's, from the manifest it stored).
+    Given(TagRecord),
+    /// Leaves them as they are.
+    Unchanged,
 }

@@ -40,7 +40,8 @@ struct Snapshot {
 
 impl Store {
     /// Forgets everything but the configured users and their login tokens (a suite logs in once
-    /// and resets between tests). Ids keep counting, so an old run id never names a new run.
+    /// and resets between tests), the registry's blobs, manifests and uploads included. Ids
+    /// keep counting, so an old run id never names a new run.
     pub fn reset(&self) {
         let _ = self.commit(|state, changes| {
             let fresh = State {
@@ -51,6 +52,7 @@ impl Store {
             changes.retire(std::mem::replace(state, fresh));
             Ok(())
         });
+        self.shared.registry.clear();
     }
 
     /// The whole state as JSON text, written straight from the records so that delivery

@@ -17,7 +17,7 @@ impl Store {
     /// so; a refused push (an invalid record, too many runs pending) changes nothing.
     pub fn record_tag(&self, name: &RepoName, record: TagRecord) -> Result<Vec<Run>, Error> {
         let push = record.push_request();
-        self.push_recording(name, push, Some(record))
+        self.push_recording(name, push, super::runs::TagUpdate::Given(record))
     }
 
     /// A repository's tags, in the order first pushed.

@@ -9,6 +9,7 @@ mod callback;
 mod control;
 mod hub;
 mod pages;
+mod registry;
 
 use std::borrow::Cow;
 
@@ -49,6 +50,10 @@ enum Route<'a> {
     Reset,
     State,
     Page(pages::Page<'a>),
+    /// The registry (OCI distribution API) under `/v2/`.
+    Registry(registry::Target<'a>),
+    /// The registry's token endpoint.
+    Token,
 }
 
 /// Who a route serves, and so which dialect its errors speak.
@@ -62,6 +67,8 @@ enum Surface {
     Control,
     /// The settings pages (`/`, `/r/{ns}/{repo}/~/settings/webhooks/`): HTML for people.
     Pages,
+    /// The registry and its token endpoint: the OCI `{"errors": [...]}`.
+    Registry,
 }
 
 impl Route<'_> {
@@ -80,6 +87,7 @@ impl Route<'_> {
             | Route::History(..) => Surface::Hub,
             Route::Callback(..) => Surface::Callback,
             Route::Page(..) => Surface::Pages,
+            Route::Registry(_) | Route::Token => Surface::Registry,
             _ => Surface::Control,
         }
     }
@@ -98,6 +106,7 @@ impl Route<'_> {
             // stream with its own limit.
             (Route::State, &Method::PUT) => BodyPolicy::Streamed,
             (Route::Reset, _) => BodyPolicy::None,
+            (Route::Registry(target), method) => target.body_policy(method),
             (_, &Method::POST | &Method::PATCH | &Method::PUT) => BodyPolicy::Buffered(BODY_LIMIT),
             _ => BodyPolicy::None,
         }
@@ -110,6 +119,8 @@ impl Surface {
     fn answers_head_as_get(self) -> bool {
         match self {
             Surface::Hub | Surface::Callback | Surface::Control | Surface::Pages => true,
+            // The registry answers HEAD itself, with the length a GET would send.
+            Surface::Registry => false,
         }
     }
 
@@ -121,18 +132,19 @@ impl Surface {
     fn takes_control_token(self) -> bool {
         match self {
             Surface::Control | Surface::Pages => true,
-            Surface::Hub | Surface::Callback => false,
+            Surface::Hub | Surface::Callback | Surface::Registry => false,
         }
     }
 
     /// The one place where this surface's errors become answers. The Hub API, its callback
     /// endpoint and the control API all speak Django REST framework's `{"detail": ...}` JSON;
-    /// the pages answer HTML; a surface with another dialect (the registry's OCI
-    /// `{"errors": [...]}`) gets its own arm.
+    /// the pages answer HTML, the registry the OCI `{"errors": [...]}` (its handlers' own
+    /// refusals go through the same function, `registry::render`).
     fn render(self, error: &HttpError) -> HttpResponse {
         match self {
             Surface::Hub | Surface::Callback | Surface::Control => json_error(error),
             Surface::Pages => pages::render(error),
+            Surface::Registry => registry::render_http(error),
         }
     }
 
@@ -221,6 +233,8 @@ async fn dispatch(
         Route::Reset => control::reset(store),
         Route::State => return control::state(store, req).await,
         Route::Page(page) => return pages::answer(store, req, page).await,
+        Route::Registry(target) => return Ok(registry::handle(store, req, target).await),
+        Route::Token => registry::token(store, req),
     })
 }
 
@@ -298,8 +312,25 @@ pub(super) fn shown_path(path: &str) -> Cow<'_, str> {
     }
 }
 
-/// Matches a path (one optional trailing slash) and checks the method.
+/// Matches a path and checks the method. The registry shares `/v2/` with the Hub API: a path
+/// of a registry endpoint's shape (`/v2/<name>/manifests/<reference>`, ...) is the registry's
+/// unless it also fits a Hub API route and [`registry::Target::wins_over_hub`] says the Hub
+/// API keeps it.
 fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
+    let table = table_route(method, path);
+    match registry::Target::parse(path) {
+        Some(target)
+            if matches!(table, Err(HttpError::NoRoute { .. }))
+                || target.wins_over_hub(method, path) =>
+        {
+            Ok(Route::Registry(target))
+        }
+        _ => table,
+    }
+}
+
+/// Matches a path (one optional trailing slash) against the table and checks the method.
+fn table_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let segments: Vec<&str> = trimmed.split('/').collect();
@@ -352,6 +383,7 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, HttpError> {
         ["_hubmock", "deliveries"] => allow("GET, HEAD", Route::Deliveries),
         ["_hubmock", "reset"] => allow("POST", Route::Reset),
         ["_hubmock", "state"] => allow("GET, HEAD, PUT", Route::State),
+        ["token"] => allow("GET, POST", Route::Token),
         _ => match pages::route(&segments) {
             Some((methods, page)) => allow(methods, Route::Page(page)),
             None => Err(HttpError::NoRoute {
