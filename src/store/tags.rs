@@ -20,6 +20,21 @@ impl Store {
         self.push_recording(name, push, super::runs::TagUpdate::Given(record))
     }
 
+    /// Tags deleted through the registry: the Hub API forgets the tag records `gone` picks
+    /// (a tag deleted by name; every tag naming a manifest deleted by digest). Answers how
+    /// many it forgot; an unknown repository has none.
+    pub fn forget_tags(&self, name: &RepoName, gone: impl Fn(&Tag) -> bool) -> usize {
+        self.commit(|state, _| {
+            let Some(entry) = state.repositories.get_mut(name) else {
+                return Ok(0);
+            };
+            let before = entry.tags.len();
+            entry.tags.retain(|tag| !gone(tag));
+            Ok(before - entry.tags.len())
+        })
+        .unwrap_or(0)
+    }
+
     /// A repository's tags, in the order first pushed.
     pub fn tags(&self, name: &RepoName) -> Result<Vec<Tag>, Error> {
         self.read(|state| Ok(state.entry(name)?.tags.clone()))

@@ -306,3 +306,47 @@ async fn an_index_tag_keeps_the_index_digest_and_lists_each_platform_even_per_ma
     // With no user (--no-auth), the pusher is the repository's owner.
     assert_eq!(tag["last_updater_username"], "acme");
 }
+
+#[tokio::test]
+async fn a_tag_deleted_through_the_registry_is_gone_from_the_hub_api_too() {
+    let hub = super::open_hub().await;
+    let reg = Reg::new(&hub);
+    let image = ImageSpec::new("deleted").generate();
+    let digest = image.manifest.digest().to_string();
+    for tag in ["a", "b", "c"] {
+        reg.push_image("acme/app", tag, &image).await.expect(201);
+    }
+    let other = ImageSpec::new("kept").generate();
+    reg.push_image("acme/app", "kept", &other).await.expect(201);
+    let names = |page: Value| -> Vec<String> {
+        let mut names: Vec<String> = page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // By tag: that tag only.
+    assert_eq!(reg.delete("/v2/acme/app/manifests/a").await.status, 202);
+    hub.http
+        .get("/v2/repositories/acme/app/tags/a/")
+        .await
+        .expect(404);
+    let tags = hub
+        .http
+        .get("/v2/repositories/acme/app/tags/")
+        .await
+        .expect(200);
+    assert_eq!(names(tags), ["b", "c", "kept"]);
+    // By digest: every tag naming the manifest.
+    let path = format!("/v2/acme/app/manifests/{digest}");
+    assert_eq!(reg.delete(&path).await.status, 202);
+    let tags = hub
+        .http
+        .get("/v2/repositories/acme/app/tags/")
+        .await
+        .expect(200);
+    assert_eq!(names(tags), ["kept"]);
+}

@@ -44,6 +44,11 @@ pub(super) async fn manifest(
     let registry = store.registry();
     if req.method == Method::DELETE {
         registry.delete_manifest(name.repo(), &reference)?;
+        // The Hub API shows the registry's tags: it forgets the deleted ones too.
+        store.forget_tags(name.repo(), |tag| match &reference {
+            Reference::Tag(deleted) => tag.name() == deleted.as_str(),
+            Reference::Digest(digest) => tag.last.digest == digest.to_string(),
+        });
         return Ok(empty_answer(StatusCode::ACCEPTED, &[], 0));
     }
     let read = registry.open_manifest(name.repo(), &reference)?;
