@@ -13,6 +13,8 @@ use hyper_util::rt::TokioExecutor;
 pub struct Answer {
     /// The status code.
     pub status: u16,
+    /// The headers.
+    pub headers: http::HeaderMap,
     /// The body, cut at the `keep` limit of the request.
     pub body: Bytes,
 }
@@ -75,6 +77,7 @@ impl HttpClient {
             .await
             .map_err(|err| describe_error(&err))?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let mut kept = Vec::new();
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
@@ -86,6 +89,7 @@ impl HttpClient {
         }
         Ok(Answer {
             status,
+            headers,
             body: Bytes::from(kept),
         })
     }

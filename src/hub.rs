@@ -2,8 +2,10 @@
 //! [`HubBuilder`], with [`Expectation`]s checked when it is dropped.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use crate::model::push::PushRequest;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::{Run, RunStatus};
 use crate::model::tag::{Tag, TagRecord};
+use crate::registry::push::{ImagePush, Platform, PushClient, PushError, PushedManifest};
+use crate::registry::RegistryName;
 use crate::store::{DeliveryRecord, RunFilter, Store, WaitFor};
 
 /// A running emulator on a random local port. Dropping it shuts the server down and checks
@@ -228,6 +232,48 @@ impl Hub {
     /// and one `linux/amd64` image.
     pub fn record_tag(&self, repository: &RepoName, record: TagRecord) -> Result<Vec<Run>, Error> {
         self.store.record_tag(repository, record)
+    }
+
+    /// Pushes a generated image as `repository:tag` through the hub's own registry, over
+    /// HTTP as a registry client does (blob uploads, then the manifest by tag), so the push
+    /// fires the webhook exactly as `docker push` would. `repository` is a registry name
+    /// (`acme/app`, or `app` for `library/app`). Set it up with the [`RegistryPush`]
+    /// methods (platforms, user, Docker media types), then `.await` it: it answers the
+    /// manifest's digest and the runs the push started, or a [`PushError`] naming the
+    /// registry's error code (`DENIED`, `NAME_UNKNOWN`, ...).
+    ///
+    /// With auth on, the push sends Basic credentials of the first configured user (the
+    /// default user `hubmock` when none is), who is the pusher and may push only to its
+    /// own namespace; `.user(name)` picks another. With auth off it pushes anonymously,
+    /// so the pusher is the repository's namespace, as with [`Hub::push`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use hubmock::{Config, Hub};
+    /// let hub = Hub::start_with(Config::default().with_user("alice", "s3cret")).await;
+    /// let pushed = hub.registry_push("alice/app", "v1").await.unwrap();
+    /// assert!(pushed.digest.starts_with("sha256:"));
+    /// assert!(pushed.runs.is_empty()); // no pipelines yet
+    ///
+    /// let index = hub
+    ///     .registry_push("alice/app", "v2")
+    ///     .platforms(["linux/amd64", "linux/arm64"])
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(index.manifests.len(), 2);
+    ///
+    /// let refused = hub.registry_push("bob/app", "v1").await.unwrap_err();
+    /// assert_eq!(refused.code(), Some("DENIED")); // alice pushes only to alice/...
+    /// # }
+    /// ```
+    pub fn registry_push(&self, repository: impl fmt::Display, tag: &str) -> RegistryPush<'_> {
+        RegistryPush {
+            hub: self,
+            push: ImagePush::new(repository.to_string(), tag),
+            platforms: Ok(()),
+            who: Pusher::Default,
+        }
     }
 
     /// A repository's tags, in the order first pushed.
@@ -459,5 +505,166 @@ impl Expectation {
                 Err(error) => Err(format!("expected run {id} to end {status:?}: {error}")),
             },
         }
+    }
+}
+
+/// A push of a generated image through a [`Hub`]'s registry, made by [`Hub::registry_push`];
+/// `.await` it to push.
+#[must_use = "a registry push does nothing until it is awaited"]
+pub struct RegistryPush<'a> {
+    hub: &'a Hub,
+    push: ImagePush,
+    /// The first platform that could not be read, reported when the push is awaited.
+    platforms: Result<(), PushError>,
+    who: Pusher,
+}
+
+/// Whose credentials a [`RegistryPush`] sends.
+enum Pusher {
+    /// The first configured user's with auth on; none with auth off.
+    Default,
+    /// A configured user's.
+    User(String),
+    /// These.
+    Credentials(String, String),
+    /// None.
+    Anonymous,
+}
+
+/// What [`Hub::registry_push`] pushed, and the runs it started.
+#[derive(Clone, Debug)]
+pub struct RegistryPushed {
+    /// The digest of the manifest (or index) the tag names: `push_data.images` of the
+    /// webhook in the legacy payload format.
+    pub digest: String,
+    /// Its media type: `push_data.media_type` in the observed format.
+    pub media_type: String,
+    /// Each platform's image manifest (one, for a single image).
+    pub manifests: Vec<PushedManifest>,
+    /// The runs of this repository and tag started since the push began (one per pipeline;
+    /// more with `--push-events per-manifest`), oldest first.
+    pub runs: Vec<Run>,
+}
+
+impl RegistryPush<'_> {
+    /// One image per platform (`os/architecture` or `os/architecture/variant`): two or more
+    /// push an index (each image by digest, then the index by tag). Default: one
+    /// `linux/amd64` image.
+    pub fn platforms<I, S>(mut self, platforms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut parsed = Vec::new();
+        for platform in platforms {
+            match platform.as_ref().parse::<Platform>() {
+                Ok(platform) => parsed.push(platform),
+                Err(message) => {
+                    self.platforms = Err(PushError::Invalid(message));
+                    return self;
+                }
+            }
+        }
+        self.push.platforms = parsed;
+        self
+    }
+
+    /// Pushes as this configured user (its password is the hub's configuration's): the
+    /// pusher of the webhook, with auth on or off.
+    pub fn user(mut self, user: &str) -> Self {
+        self.who = Pusher::User(user.to_owned());
+        self
+    }
+
+    /// Sends these Basic credentials, configured or not (to see a wrong password refused).
+    pub fn credentials(mut self, user: &str, password: &str) -> Self {
+        self.who = Pusher::Credentials(user.to_owned(), password.to_owned());
+        self
+    }
+
+    /// Sends no credentials, even with auth on (to see the push refused).
+    pub fn anonymous(mut self) -> Self {
+        self.who = Pusher::Anonymous;
+        self
+    }
+
+    /// Docker's media types (schema 2 manifest, manifest list) instead of OCI's.
+    pub fn docker(mut self) -> Self {
+        self.push.docker = true;
+        self
+    }
+
+    /// Other content: the default seed is `repository:tag`, so pushing the same tag again
+    /// pushes the same image; another seed makes another image (another digest).
+    pub fn seed(mut self, seed: &str) -> Self {
+        self.push.seed = Some(seed.to_owned());
+        self
+    }
+
+    /// `count` layers of `size` bytes per image (default one of 1 KiB).
+    pub fn layers(mut self, count: usize, size: usize) -> Self {
+        self.push.layers = count;
+        self.push.layer_size = size;
+        self
+    }
+
+    async fn send(self) -> Result<RegistryPushed, PushError> {
+        self.platforms?;
+        let store = &self.hub.store;
+        let config = store.config();
+        let users = config.effective_users();
+        let credentials = match self.who {
+            Pusher::Default if config.auth => users.into_iter().next(),
+            Pusher::Default | Pusher::Anonymous => None,
+            Pusher::Credentials(user, password) => Some((user, password)),
+            Pusher::User(user) => {
+                let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
+                let known = users.iter().find(|(name, _)| *name == user).cloned();
+                Some(known.ok_or_else(|| {
+                    PushError::Invalid(format!(
+                        "no user `{user}` is configured (users: {}); add it with \
+                         Config::with_user",
+                        names.join(", ")
+                    ))
+                })?)
+            }
+        };
+        let mut client = PushClient::new(&self.hub.uri);
+        if let Some((user, password)) = &credentials {
+            client = client.with_basic(user, password);
+        }
+        let repo = RegistryName::parse(&self.push.repository)
+            .map_err(|err| {
+                PushError::Invalid(format!("repository `{}`: {err}", self.push.repository))
+            })?
+            .repo()
+            .clone();
+        let filter = RunFilter {
+            repository: Some(repo),
+            ..RunFilter::default()
+        };
+        let before = store.runs(&filter).first().map_or(0, Run::id);
+        let pushed = client.push(&self.push).await?;
+        let mut runs: Vec<Run> = store
+            .runs(&filter)
+            .into_iter()
+            .filter(|run| run.id() > before && run.push().tag == self.push.tag)
+            .collect();
+        runs.reverse();
+        Ok(RegistryPushed {
+            digest: pushed.digest,
+            media_type: pushed.media_type,
+            manifests: pushed.manifests,
+            runs,
+        })
+    }
+}
+
+impl<'a> IntoFuture for RegistryPush<'a> {
+    type Output = Result<RegistryPushed, PushError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
     }
 }

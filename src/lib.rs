@@ -83,7 +83,7 @@ struct ReadmeDoctests;
 pub use api_client::{ApiClient, ApiError, RUN_STATUSES, STEP_STATUSES};
 pub use config::Config;
 pub use error::{Error, Missing};
-pub use hub::{Expectation, Hub, HubBuilder};
+pub use hub::{Expectation, Hub, HubBuilder, RegistryPush, RegistryPushed};
 pub use model::callback::{Callback, CallbackState};
 pub use model::format::PayloadFormat;
 pub use model::payload::{Payload, PayloadRepository, PushData, Seconds};

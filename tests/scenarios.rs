@@ -116,3 +116,47 @@ fn an_unknown_key_suggests_the_nearest_valid_one() {
     assert_eq!(err.line, Some(4));
     assert!(err.message.contains("did you mean `tag`?"), "{err}");
 }
+
+#[tokio::test]
+async fn a_digest_placeholder_is_compared_with_what_push_image_pushed() {
+    let text = "\
+name: the wrong tag's digest on purpose
+repository: acme/app
+pipelines:
+  - { name: p, webhooks: [a], expect_final_callback: false }
+receivers:
+  a: {}
+steps:
+  - push_image: { tag: v1 }
+  - push_image: { tag: v2, platforms: [linux/amd64, linux/arm64] }
+  - expect_delivery: { receiver: a, payload: { push_data: { tag: v1, images: [\"${digest:v1}\"] } } }
+  - expect_delivery: { receiver: a, payload: { push_data: { tag: v2, images: [\"${digest:v1}\"] } } }
+";
+    let loaded = scenario::Loaded {
+        file: "digest.yaml".to_owned(),
+        scenario: scenario::parse(text, "digest.yaml").unwrap(),
+    };
+    let failure = scenario::run(&loaded)
+        .await
+        .failure
+        .expect("the second delivery carries v2's digest");
+    assert_eq!(
+        (failure.step, failure.line),
+        (Some(4), Some(11)),
+        "{failure}"
+    );
+    let shown = failure.to_string();
+    let expected = shown
+        .split("push_data.images[0]: expected \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(expected.starts_with("sha256:"), "{shown}");
+    // v1's digest was expected; v2's index digest came, and the payload shows it.
+    assert!(shown.contains("\", got \"sha256:"), "{shown}");
+    assert!(shown.contains("\"tag\":\"v2\""), "{shown}");
+    assert!(
+        !shown.contains(&format!("\"images\":[\"{expected}\"]")),
+        "{shown}"
+    );
+}

@@ -48,6 +48,7 @@ pub struct ImageSpec {
     seed: String,
     architecture: String,
     os: String,
+    variant: Option<String>,
     layers: usize,
     layer_size: usize,
     docker: bool,
@@ -60,6 +61,7 @@ impl ImageSpec {
             seed: seed.into(),
             architecture: "amd64".to_owned(),
             os: "linux".to_owned(),
+            variant: None,
             layers: 1,
             layer_size: 1024,
             docker: false,
@@ -70,6 +72,12 @@ impl ImageSpec {
     pub fn platform(mut self, os: &str, architecture: &str) -> ImageSpec {
         self.os = os.to_owned();
         self.architecture = architecture.to_owned();
+        self
+    }
+
+    /// For this variant of the platform's architecture (`v7` of `linux/arm/v7`).
+    pub fn variant(mut self, variant: &str) -> ImageSpec {
+        self.variant = Some(variant.to_owned());
         self
     }
 
@@ -107,12 +115,15 @@ impl ImageSpec {
                 bytes: gzip(&tar),
             });
         }
-        let config = json!({
+        let mut config = json!({
             "architecture": self.architecture,
             "os": self.os,
             "config": { "Labels": { "org.hubmock.seed": self.seed } },
             "rootfs": { "type": "layers", "diff_ids": diff_ids },
         });
+        if let Some(variant) = &self.variant {
+            config["variant"] = json!(variant);
+        }
         let config = Blob {
             media_type: if self.docker {
                 DOCKER_CONFIG
@@ -136,6 +147,7 @@ impl ImageSpec {
         Image {
             architecture: self.architecture.clone(),
             os: self.os.clone(),
+            variant: self.variant.clone(),
             manifest: Blob {
                 media_type: media_type.to_owned(),
                 bytes: to_bytes(&manifest),
@@ -153,6 +165,8 @@ pub struct Image {
     pub architecture: String,
     /// Its platform's OS.
     pub os: String,
+    /// Its platform's variant, if any.
+    pub variant: Option<String>,
     /// Its configuration.
     pub config: Blob,
     /// Its layers.
@@ -199,6 +213,9 @@ impl Index {
                 let mut descriptor = image.manifest.descriptor();
                 descriptor["platform"] =
                     json!({ "architecture": image.architecture, "os": image.os });
+                if let Some(variant) = &image.variant {
+                    descriptor["platform"]["variant"] = json!(variant);
+                }
                 descriptor
             })
             .collect();

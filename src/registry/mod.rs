@@ -8,7 +8,9 @@
 //! - `blobs.rs`: uploads, mounts, blob reads and deletes;
 //! - `manifests.rs`: manifests, tags, the referrers and the catalog;
 //! - `error.rs`: [`RegistryError`], the spec's error codes in domain words;
-//! - `image.rs`: small generated images and OCI layouts, for tests and clients of the library.
+//! - `image.rs`: small generated images and OCI layouts, for tests and clients of the library;
+//! - `push.rs`: [`push::PushClient`], a minimal client that pushes generated images over HTTP
+//!   (what `Hub::registry_push` and the scenario step `push_image` use).
 //!
 //! [`Registry`] keeps the index (which repository links which blob and manifest, its tags,
 //! the uploads in progress) behind its own mutex, separate from the store's state lock: the
@@ -23,6 +25,7 @@ pub mod image;
 pub mod manifest;
 mod manifests;
 pub mod name;
+pub mod push;
 pub mod storage;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,7 @@
-//! Expectations on JSON: subset matching with a readable diff, and type checks by path.
+//! Expectations on JSON: subset matching with a readable diff, type checks by path, and the
+//! placeholders of pushed digests.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -97,6 +100,86 @@ pub fn type_check(value: &Value, path: &str, want: JsonType) -> Result<(), Strin
     }
 }
 
+/// The digests `push_image` steps pushed, for the placeholders an `expect_delivery` payload
+/// may hold in its strings: `${digest}`, the digest the last `push_image` pushed, and
+/// `${digest:TAG}`, that of the last `push_image` of `TAG`.
+#[derive(Clone, Debug, Default)]
+pub struct PushedDigests {
+    last: Option<String>,
+    by_tag: BTreeMap<String, String>,
+}
+
+impl PushedDigests {
+    /// A `push_image` of `tag` pushed `digest`.
+    pub fn record(&mut self, tag: &str, digest: &str) {
+        self.last = Some(digest.to_owned());
+        self.by_tag.insert(tag.to_owned(), digest.to_owned());
+    }
+
+    /// `expected` with every placeholder replaced; an unknown placeholder, or one that no
+    /// earlier `push_image` gives a value, is an error saying so.
+    pub fn fill(&self, expected: &Value) -> Result<Value, String> {
+        Ok(match expected {
+            Value::String(text) => Value::String(self.fill_text(text)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.fill(item))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, value)| Ok((key.clone(), self.fill(value)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    fn fill_text(&self, text: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in {text:?}"))?;
+            out.push_str(self.lookup(&after[..end])?);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn lookup(&self, name: &str) -> Result<&str, String> {
+        match name.split_once(':') {
+            None if name == "digest" => self.last.as_deref().ok_or_else(|| {
+                "`${digest}` is the digest the last push_image pushed, but no push_image comes \
+                 before this step"
+                    .to_owned()
+            }),
+            Some(("digest", tag)) => self.by_tag.get(tag).map(String::as_str).ok_or_else(|| {
+                let pushed = if self.by_tag.is_empty() {
+                    String::new()
+                } else {
+                    let tags: Vec<&str> = self.by_tag.keys().map(String::as_str).collect();
+                    format!(" (tags pushed: {})", tags.join(", "))
+                };
+                format!(
+                    "`${{{name}}}`: no push_image of tag `{tag}` comes before this step{pushed}"
+                )
+            }),
+            _ => Err(format!(
+                "`${{{name}}}` is not a placeholder: a payload may hold `${{digest}}` (the \
+                 digest the last push_image pushed) or `${{digest:TAG}}` (that of the last \
+                 push_image of TAG); environment variables are substituted only in receiver \
+                 urls"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +208,29 @@ mod tests {
         assert!(type_check(&value, "b", JsonType::Float).is_err());
         assert!(type_check(&value, "c", JsonType::Absent).is_ok());
         assert!(type_check(&value, "a", JsonType::Number).is_ok());
+    }
+
+    #[test]
+    fn placeholders_name_pushed_digests() {
+        let mut pushed = PushedDigests::default();
+        let expected = json!({"push_data": {"images": ["${digest}"], "tag": "v1"}, "n": 1});
+        let err = pushed.fill(&expected).unwrap_err();
+        assert!(err.contains("no push_image comes before"), "{err}");
+        pushed.record("v1", "sha256:aa");
+        pushed.record("v2", "sha256:bb");
+        assert_eq!(
+            pushed.fill(&expected).unwrap(),
+            json!({"push_data": {"images": ["sha256:bb"], "tag": "v1"}, "n": 1})
+        );
+        assert_eq!(
+            pushed.fill(&json!("acme/app@${digest:v1}")).unwrap(),
+            json!("acme/app@sha256:aa")
+        );
+        let err = pushed.fill(&json!("${digest:v3}")).unwrap_err();
+        assert!(err.ends_with("(tags pushed: v1, v2)"), "{err}");
+        let err = pushed.fill(&json!("${HOME}")).unwrap_err();
+        assert!(err.contains("is not a placeholder"), "{err}");
+        let err = pushed.fill(&json!("${digest")).unwrap_err();
+        assert!(err.contains("unclosed"), "{err}");
     }
 }

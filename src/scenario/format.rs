@@ -197,6 +197,8 @@ impl CallbackDef {
 pub enum Step {
     /// Push a tag to the repository.
     Push(PushStep),
+    /// Push a generated image through the registry API.
+    PushImage(PushImageStep),
     /// Expect the receiver to get a delivery whose payload contains `payload`.
     ExpectDelivery(ExpectDelivery),
     /// Expect the receiver to get no delivery beyond those already expected.
@@ -220,6 +222,7 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::Push(_) => "push",
+            Step::PushImage(_) => "push_image",
             Step::ExpectDelivery(_) => "expect_delivery",
             Step::ExpectNoDelivery(_) => "expect_no_delivery",
             Step::Callback(_) => "callback",
@@ -248,6 +251,35 @@ pub struct PushStep {
     /// Manifest media type.
     #[serde(default)]
     pub media_type: Option<String>,
+}
+
+/// `push_image:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushImageStep {
+    /// The registry name (default: the scenario's repository).
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// The tag (default `latest`).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// `os/architecture[/variant]` each; two or more push an index (default one
+    /// `linux/amd64` image).
+    #[serde(default)]
+    pub platforms: Option<Vec<String>>,
+    /// Docker's media types instead of OCI's.
+    #[serde(default)]
+    pub docker: bool,
+    /// Who pushes (`push_data.pusher`; default the repository's namespace).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl PushImageStep {
+    /// The tag pushed.
+    pub fn tag(&self) -> &str {
+        self.tag.as_deref().unwrap_or("latest")
+    }
 }
 
 /// `expect_delivery:`

@@ -5,9 +5,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::format::{Scenario, Step};
+use super::expect::PushedDigests;
+use super::format::{PushImageStep, Scenario, Step};
 use crate::api_client::{status_word, RUN_STATUSES, STEP_STATUSES};
 use crate::model::repository::RepoName;
+use crate::model::tag::check_tag;
+use crate::registry::push::Platform;
+use crate::registry::RegistryName;
 
 /// A scenario file that cannot be run, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,9 +287,10 @@ fn check(scenario: &Scenario, text: &str, file: &str) -> Result<(), ScenarioErro
             "a scenario needs at least one step".to_owned(),
         ));
     }
+    let mut pushed = PushedDigests::default();
     for step in &scenario.steps {
         let line = Some(step.referenced.line() as u32);
-        check_step(scenario, &step.value, &mut pipelines)
+        check_step(scenario, &step.value, &mut pipelines, &mut pushed)
             .map_err(|m| at(line, format!("{}: {m}", step.value.kind())))?;
     }
     Ok(())
@@ -333,10 +338,23 @@ fn check_step(
     scenario: &Scenario,
     step: &Step,
     pipelines: &mut BTreeSet<String>,
+    pushed: &mut PushedDigests,
 ) -> Result<(), String> {
     match step {
         Step::Push(_) => Ok(()),
-        Step::ExpectDelivery(e) => check_receiver(scenario, &e.receiver),
+        Step::PushImage(push) => {
+            check_push_image(push)?;
+            // A stand-in: the loader only checks that a placeholder will have a value.
+            pushed.record(push.tag(), "sha256:...");
+            Ok(())
+        }
+        Step::ExpectDelivery(e) => {
+            check_receiver(scenario, &e.receiver)?;
+            if let Some(payload) = &e.payload {
+                pushed.fill(payload)?;
+            }
+            Ok(())
+        }
         Step::ExpectNoDelivery(e) => check_receiver(scenario, &e.receiver),
         Step::Callback(c) => {
             check_known_pipeline(pipelines, &c.pipeline)?;
@@ -369,6 +387,40 @@ fn check_step(
             check_known_pipeline(pipelines, &p.pipeline)
         }
     }
+}
+
+fn check_push_image(push: &PushImageStep) -> Result<(), String> {
+    if let Some(repository) = &push.repository {
+        RegistryName::parse(repository).map_err(|err| err.to_string())?;
+    }
+    check_tag(push.tag()).map_err(|rule| format!("tag `{}`: {rule}", push.tag()))?;
+    if let Some(platforms) = &push.platforms {
+        if platforms.is_empty() {
+            return Err(
+                "`platforms` is empty: name at least one, or leave it out for one linux/amd64 \
+                 image"
+                    .to_owned(),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for written in platforms {
+            let platform: Platform = written.parse()?;
+            if !seen.insert(platform) {
+                return Err(format!("platform `{written}` is listed twice"));
+            }
+        }
+    }
+    if let Some(user) = &push.user {
+        let valid = !user.is_empty()
+            && !user.contains(':')
+            && !user.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(format!(
+                "user `{user}` is not a user name: it may not be empty nor hold `:` or spaces"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -424,5 +476,63 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_push_image_step_is_checked_before_running() {
+        let head = "name: x\nrepository: acme/app\nreceivers:\n  a: {}\nsteps:\n";
+        let error = |steps: &str| parse(&format!("{head}{steps}"), "t.yaml").unwrap_err();
+        let err = error("  - push_image: { tag: v1, platforms: [linux/amd64, linux] }\n");
+        assert_eq!(err.line, Some(6));
+        assert!(
+            err.message
+                .starts_with("push_image: platform `linux` is not os/architecture"),
+            "{err}"
+        );
+        let err = error("  - push_image: { platforms: [linux/arm64, linux/arm64] }\n");
+        assert!(err.message.contains("listed twice"), "{err}");
+        let err = error("  - push_image: { platforms: [] }\n");
+        assert!(err.message.contains("`platforms` is empty"), "{err}");
+        let err = error("  - push_image: { repository: Acme/App }\n");
+        assert!(err.message.contains("invalid repository name"), "{err}");
+        let err = error("  - push_image: { tag: -v1 }\n");
+        assert!(err.message.contains("tag `-v1`"), "{err}");
+        let err = error("  - push_image: { user: \"a:b\" }\n");
+        assert!(err.message.contains("user `a:b`"), "{err}");
+        let err = error("  - push_image: { tga: v1 }\n");
+        assert_eq!((err.line, err.column), (Some(6), Some(19)));
+        assert!(err.message.contains("did you mean `tag`?"), "{err}");
+        let err = error("  - push_imgae: { tag: v1 }\n");
+        assert!(err.message.contains("did you mean `push_image`?"), "{err}");
+        let err = error("  - push_image: { tag: v1, platforms: linux/amd64 }\n");
+        assert_eq!(err.line, Some(6));
+    }
+
+    #[test]
+    fn a_digest_placeholder_needs_a_push_image_before_it() {
+        let head = "name: x\nrepository: acme/app\nreceivers:\n  a: {}\nsteps:\n";
+        let expect = "  - expect_delivery: { receiver: a, payload: { push_data: { images: [\"${digest:v1}\"] } } }\n";
+        let err = parse(
+            &format!("{head}  - push_image: {{ tag: v2 }}\n{expect}"),
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(7));
+        assert!(
+            err.message
+                .contains("no push_image of tag `v1` comes before this step"),
+            "{err}"
+        );
+        parse(
+            &format!("{head}  - push_image: {{ tag: v1 }}\n{expect}"),
+            "t.yaml",
+        )
+        .unwrap();
+        let err = parse(
+            &format!("{head}  - expect_delivery: {{ receiver: a, payload: \"${{DIGEST}}\" }}\n"),
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("is not a placeholder"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::expect::{subset_diff, type_check};
+use super::expect::{subset_diff, type_check, PushedDigests};
 use super::format::{PipelineDef, Step};
 use super::load::Loaded;
 use super::receiver::ScriptedReceiver;
@@ -22,6 +22,10 @@ use crate::model::push::PushRequest;
 use crate::model::repository::RepoName;
 use crate::model::run::{Run, StepStatus};
 use crate::store::{DeliveryFilter, RunFilter};
+
+/// The password of the users a scenario's `push_image` steps name (the emulator runs with
+/// auth off: a user's credentials only make it the pusher).
+const SCENARIO_PASSWORD: &str = "hubmock";
 
 /// Default time an `expect_*` step waits for what it expects.
 pub const EXPECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -84,13 +88,16 @@ struct Endpoint {
 /// One scenario's world.
 struct World<'a> {
     loaded: &'a Loaded,
-    /// Kept for its lifetime: the scenario talks to it over HTTP, through `api`.
-    _hub: Hub,
+    /// The scenario talks to it over HTTP: through `api`, and through its registry for
+    /// `push_image` ([`Hub::registry_push`]).
+    hub: Hub,
     api: ApiClient,
     repo: RepoName,
     receivers: BTreeMap<String, Endpoint>,
     /// Deliveries already matched by `expect_delivery`, per receiver.
     matched: BTreeMap<String, usize>,
+    /// What `push_image` steps pushed, for `${digest}` in payloads.
+    pushed: PushedDigests,
     expect_timeout: Duration,
     callback_timeout: Option<Duration>,
 }
@@ -148,6 +155,18 @@ impl<'a> World<'a> {
             config = config.with_delivery_timeout(timeout.0);
         }
         config = config.with_callback_timeout(settings.callback_timeout.map(|w| w.0));
+        // The users `push_image` steps push as, so their credentials name the pusher.
+        let users: std::collections::BTreeSet<&str> = scenario
+            .steps
+            .iter()
+            .filter_map(|step| match &step.value {
+                Step::PushImage(push) => push.user.as_deref(),
+                _ => None,
+            })
+            .collect();
+        for user in users {
+            config = config.with_user(user, SCENARIO_PASSWORD);
+        }
         let hub = Hub::start_with(config).await;
         let mut receivers = BTreeMap::new();
         for (name, def) in &scenario.receivers {
@@ -173,10 +192,11 @@ impl<'a> World<'a> {
         let world = World {
             loaded,
             api: ApiClient::new(&hub.uri()),
-            _hub: hub,
+            hub,
             repo,
             receivers,
             matched: BTreeMap::new(),
+            pushed: PushedDigests::default(),
             expect_timeout: settings.expect_timeout.map_or(EXPECT_TIMEOUT, |w| w.0),
             callback_timeout: settings.callback_timeout.map(|w| w.0),
         };
@@ -346,6 +366,25 @@ impl<'a> World<'a> {
                     .map_err(|e| e.to_string())?;
                 Ok(())
             }
+            Step::PushImage(push) => {
+                let repository = push
+                    .repository
+                    .clone()
+                    .unwrap_or_else(|| self.repo.to_string());
+                let mut request = self
+                    .hub
+                    .registry_push(&repository, push.tag())
+                    .platforms(push.platforms.iter().flatten());
+                if push.docker {
+                    request = request.docker();
+                }
+                if let Some(user) = &push.user {
+                    request = request.user(user);
+                }
+                let pushed = request.await.map_err(|e| e.to_string())?;
+                self.pushed.record(push.tag(), &pushed.digest);
+                Ok(())
+            }
             Step::ExpectDelivery(expect) => {
                 let number = self.matched.get(&expect.receiver).copied().unwrap_or(0) + 1;
                 let deliveries = self
@@ -369,7 +408,8 @@ impl<'a> World<'a> {
                 let payload = &request_body(delivery.request_body.get());
                 let mut problems = Vec::new();
                 if let Some(expected) = &expect.payload {
-                    problems.extend(subset_diff(expected, payload));
+                    let expected = self.pushed.fill(expected)?;
+                    problems.extend(subset_diff(&expected, payload));
                 }
                 for (path, want) in &expect.types {
                     if let Err(problem) = type_check(payload, path, *want) {

@@ -7,6 +7,7 @@ mod blobs;
 mod clients;
 mod errors;
 mod events;
+mod library;
 mod manifests;
 
 use base64::Engine;
