@@ -1,6 +1,8 @@
 //! Real clients and hostile ones: `skopeo copy` both ways (single image and a multi-platform
 //! index with `--all`), byte-identical, with the webhook checked; two clients pushing the
-//! same blob at once; a client killed in the middle of a chunk.
+//! same blob at once; a client killed in the middle of a chunk. The emulator and webhook check
+//! that every real client's test uses (oras in `pypi_oras.rs`, oci-client in
+//! `rust_oci_client.rs`) are here.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +13,7 @@ use hubmock::registry::image::{write_oci_layout, Blob, ImageSpec, Index};
 use hubmock::{Config, DeliveryFilter, PipelineSpec, RepoName, WebhookSpec};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
+use wiremock::MockServer;
 
 use super::{blob, error_code, header, location, Reg};
 use crate::util::{answering, Resp, TestHub, WAIT};
@@ -80,10 +83,9 @@ fn layout_top(dir: &Path) -> String {
     index["manifests"][0]["digest"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skopeo_copies_an_image_and_an_index_both_ways_and_the_webhook_fires() {
-    let Some(_) = skopeo() else { return };
-    let receiver = answering(200).await;
+/// An emulator with the user alice (password `alice-pw`) and a pipeline on `alice/app` whose
+/// webhook goes to `receiver`; answers it and the hook's URL.
+pub(super) async fn alice_hub(receiver: &MockServer) -> (TestHub, String) {
     let hub = TestHub::with(Config::default().with_user("alice", "alice-pw")).await;
     hub.repository("alice", "app").await;
     let url = format!("{}/hook", receiver.uri());
@@ -99,6 +101,46 @@ async fn skopeo_copies_an_image_and_an_index_both_ways_and_the_webhook_fires() {
     hub.hub
         .create_pipeline(&RepoName::parse("alice/app").unwrap(), spec)
         .unwrap();
+    (hub, url)
+}
+
+/// Waits (on the control API's long poll) until `url` has had `n` deliveries, then checks the
+/// last payload the receiver got: a push by alice of `tag` whose only image is `digest`.
+pub(super) async fn assert_push_delivered(
+    hub: &TestHub,
+    receiver: &MockServer,
+    url: &str,
+    n: usize,
+    tag: &str,
+    digest: &str,
+) {
+    let filter = DeliveryFilter {
+        url: Some(url.to_owned()),
+        ..Default::default()
+    };
+    let made = hub.api.wait_for_deliveries(&filter, n, WAIT).await.unwrap();
+    assert_eq!(made.len(), n, "deliveries to {url}: {made:?}");
+    let requests = receiver.received_requests().await.unwrap();
+    assert_eq!(requests.len(), n, "requests the receiver got");
+    let payload: Value = serde_json::from_slice(&requests[n - 1].body).unwrap();
+    assert_eq!(payload["push_data"]["tag"], tag, "{payload:#}");
+    assert_eq!(
+        payload["push_data"]["images"],
+        json!([digest]),
+        "{payload:#}"
+    );
+    assert_eq!(payload["push_data"]["pusher"], "alice", "{payload:#}");
+    assert_eq!(
+        payload["repository"]["repo_name"], "alice/app",
+        "{payload:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_copies_an_image_and_an_index_both_ways_and_the_webhook_fires() {
+    let Some(_) = skopeo() else { return };
+    let receiver = answering(200).await;
+    let (hub, url) = alice_hub(&receiver).await;
     let host = hub.hub.address().to_string();
     let work = tempfile::tempdir().unwrap();
 
@@ -142,24 +184,8 @@ async fn skopeo_copies_an_image_and_an_index_both_ways_and_the_webhook_fires() {
         run_skopeo(push).await;
 
         // The webhook a receiver got names the tag and the manifest skopeo pushed.
-        let filter = DeliveryFilter {
-            url: Some(url.clone()),
-            ..Default::default()
-        };
-        let made = hub
-            .api
-            .wait_for_deliveries(&filter, n + 1, WAIT)
-            .await
-            .unwrap();
-        assert_eq!(made.len(), n + 1);
-        let requests = receiver.received_requests().await.unwrap();
-        let payload: Value = serde_json::from_slice(&requests[n].body).unwrap();
-        assert_eq!(payload["push_data"]["tag"], tag);
-        assert_eq!(
-            payload["push_data"]["images"],
-            json!([top.digest().to_string()])
-        );
-        assert_eq!(payload["push_data"]["pusher"], "alice");
+        let digest = top.digest().to_string();
+        assert_push_delivered(&hub, &receiver, &url, n + 1, tag, &digest).await;
 
         // Pulled back, byte for byte.
         let back = work.path().join(format!("back-{tag}"));

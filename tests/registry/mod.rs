@@ -1,6 +1,6 @@
 //! The registry (OCI distribution API) through real HTTP: helpers, the base endpoint, routing
-//! and reset here; blobs, manifests, errors, auth, push events and real clients in the files
-//! beside this one.
+//! and reset here; blobs, manifests, errors, auth, push events and real clients (skopeo, PyPI's
+//! oras, the oci-client crate) in the files beside this one.
 
 mod auth;
 mod blobs;
@@ -9,6 +9,8 @@ mod errors;
 mod events;
 mod library;
 mod manifests;
+mod pypi_oras;
+mod rust_oci_client;
 
 use base64::Engine;
 use bytes::Bytes;
