@@ -292,7 +292,8 @@ impl Default for Timeouts {
 /// not arrived whole within `timeouts.header` (a client that says nothing, or sends its
 /// headers a byte at a time), and one that has sent and read nothing for `timeouts.idle`
 /// between requests. While a request is being answered neither applies; its body has its own
-/// limit where the body is read.
+/// limit where the body is read. Over HTTP/2 any frame counts as a request head arriving, so
+/// a connection that only sends pings is closed at the head timeout.
 pub async fn serve_http<S, B>(
     stream: TcpStream,
     service: S,
