@@ -511,7 +511,6 @@ fn request(block: &[u8]) -> Option<Sent> {
         format!("{path}?{}", pairs.join("&"))
     };
     let stalls = headers.remove(STALL).is_some();
-    let page = matches!(path, "" | "/") || path.contains("/~/settings/webhooks");
     let own_delivery = headers.contains_key(crate::delivery::DELIVERY_HEADER);
     let description = format!(
         "{method} {target} with {} body bytes{}",
@@ -529,6 +528,9 @@ fn request(block: &[u8]) -> Option<Sent> {
         .body(body)
         .ok()?;
     *request.headers_mut() = headers;
+    // As the router sees the path (a target such as `PU` is an authority, with the path `/`).
+    let routed = request.uri().path();
+    let page = matches!(routed, "" | "/") || routed.contains("/~/settings/webhooks");
     Some(Sent {
         request,
         description,
