@@ -74,12 +74,22 @@ pub(crate) fn page(view: &Settings<'_>, nonce: &str) -> Markup {
     layout(&title, &repo_crumbs(&repo), nonce, main)
 }
 
-/// The repository's tags as Docker Hub's Tags tab shows them, the last pushed first.
+/// How many tags the page lists: the Hub's Tags tab pages them too, and a repository pushed
+/// to a thousand times would otherwise make the page slow to send and to read.
+const TAGS_SHOWN: usize = 100;
+
+/// The repository's tags as Docker Hub's Tags tab shows them, the last pushed first (at most
+/// [`TAGS_SHOWN`]; the Hub API's tag list has them all).
 fn tags(tags: &[Tag]) -> Markup {
+    let total = tags.len();
     let mut tags: Vec<&Tag> = tags.iter().collect();
     tags.sort_by_key(|tag| std::cmp::Reverse(tag.last.pushed_at));
+    tags.truncate(TAGS_SHOWN);
     html! {
         h2 #tags { "Tags" }
+        @if total > TAGS_SHOWN {
+            p.muted { "The " (TAGS_SHOWN) " last pushed of " (total) " tags; the Hub API's tag list (GET /v2/repositories/{namespace}/{repo}/tags/) has them all." }
+        }
         @if tags.is_empty() {
             p.muted { "None yet: a push records its tag here (through the registry, or \"Push now\")." }
         } @else {
