@@ -8,33 +8,27 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
+use hubmock::net::{serve_http, AcceptLoop, Timeouts};
 use hubmock::{Config, Hub, PipelineSpec, PushRequest, RepoName, Repository};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioExecutor;
 
 const RUNS: usize = 1_000;
 
-/// A receiver that answers every request 200 and keeps connections alive.
-async fn receiver() -> String {
+/// A receiver that answers every request 200 and keeps connections alive, on hubmock's own
+/// accept loop; it serves until the returned handle is dropped.
+async fn receiver() -> (String, AcceptLoop) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let service = service_fn(|_req| async {
-                    let body = Full::new(Bytes::from_static(b"{\"queued\": true}"));
-                    Ok::<_, Infallible>(hyper::Response::new(body))
-                });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    url
+    let accepting = AcceptLoop::spawn(listener, |stream, stopping| {
+        let service = service_fn(|_req| async {
+            let body = Full::new(Bytes::from_static(b"{\"queued\": true}"));
+            Ok::<_, Infallible>(hyper::Response::new(body))
+        });
+        serve_http(stream, service, stopping, Timeouts::default())
+    })
+    .unwrap();
+    (format!("http://{}/hook", accepting.address()), accepting)
 }
 
 fn main() {
@@ -48,7 +42,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let hook = receiver().await;
+        let (hook, _receiving) = receiver().await;
         let hub = Hub::builder()
             .config(Config::default().with_auth(false))
             .start()

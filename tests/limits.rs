@@ -82,6 +82,13 @@ async fn read_response(stream: &mut TcpStream) -> String {
     tokio::time::timeout(NEVER, read).await.expect("no answer")
 }
 
+/// Sends `GET target` on `stream` and reads its answer.
+async fn ask(stream: &mut TcpStream, target: &str) -> String {
+    let request = format!("GET {target} HTTP/1.1\r\nhost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_response(stream).await
+}
+
 /// The JSON body of a raw response.
 fn body_json(response: &str) -> Value {
     serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
@@ -141,11 +148,9 @@ async fn headers_sent_a_byte_at_a_time_are_cut_off_at_the_header_timeout() {
 async fn a_keep_alive_connection_idle_between_requests_is_closed_after_the_idle_timeout() {
     let hub = TestHub::with(config(5_000, 300)).await;
     let mut client = connect(&hub).await;
-    client
-        .write_all(b"GET /_hubmock/health HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert!(ask(&mut client, "/_hubmock/health")
         .await
-        .unwrap();
-    assert!(read_response(&mut client).await.starts_with("HTTP/1.1 200"));
+        .starts_with("HTTP/1.1 200"));
     let started = Instant::now();
     assert!(read_to_close(&mut client).await.is_empty());
     let elapsed = started.elapsed();
@@ -159,11 +164,7 @@ async fn a_request_being_answered_is_not_cut_off_by_the_connection_timeouts() {
     let hub = TestHub::with(config(200, 200)).await;
     let mut client = connect(&hub).await;
     // A long poll that answers after 800 ms, four times the timeouts.
-    client
-        .write_all(b"GET /_hubmock/deliveries?min=1&timeout_ms=800 HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let response = read_response(&mut client).await;
+    let response = ask(&mut client, "/_hubmock/deliveries?min=1&timeout_ms=800").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert_eq!(body_json(&response), json!({ "deliveries": [] }));
 }
@@ -219,11 +220,9 @@ async fn past_the_connection_cap_the_newest_is_answered_503_and_the_others_go_on
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut client = connect(&hub).await;
-        client
-            .write_all(b"GET /_hubmock/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert!(ask(&mut client, "/_hubmock/health")
             .await
-            .unwrap();
-        assert!(read_response(&mut client).await.starts_with("HTTP/1.1 200"));
+            .starts_with("HTTP/1.1 200"));
         held.push(client);
     }
     let mut third = connect(&hub).await;
@@ -242,11 +241,7 @@ async fn past_the_connection_cap_the_newest_is_answered_503_and_the_others_go_on
         .unwrap()
         .contains("--max-connections"));
     // The connections being served are kept and still answered.
-    held[0]
-        .write_all(b"GET /_hubmock/health HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    assert!(read_response(&mut held[0])
+    assert!(ask(&mut held[0], "/_hubmock/health")
         .await
         .starts_with("HTTP/1.1 200"));
     // Once one closes, a new connection is served again.
@@ -254,10 +249,7 @@ async fn past_the_connection_cap_the_newest_is_answered_503_and_the_others_go_on
     let served = async {
         loop {
             let mut next = connect(&hub).await;
-            next.write_all(b"GET /_hubmock/health HTTP/1.1\r\nhost: x\r\n\r\n")
-                .await
-                .unwrap();
-            let answer = read_response(&mut next).await;
+            let answer = ask(&mut next, "/_hubmock/health").await;
             if answer.starts_with("HTTP/1.1 200") {
                 return;
             }

@@ -105,6 +105,17 @@ impl Http {
         }
     }
 
+    /// The same client, sending `Authorization: Basic` with these credentials.
+    pub fn with_basic(&self, user: &str, password: &str) -> Http {
+        use base64::Engine;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Http {
+            authorization: Some(format!("Basic {encoded}")),
+            ..self.clone()
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         if path.starts_with("http://") {
             path.to_owned()
@@ -407,4 +418,46 @@ pub fn missing_program(reason: &str) {
         panic!("{reason}; with CI=true it must be there (.ci/run installs it)");
     }
     eprintln!("skipped: {reason}");
+}
+
+/// The Python of the venv `.ci/run` makes under `target/{venv}` (or the one `env_var` names)
+/// when it can import `module`; otherwise why not, saying how to install `package`.
+pub fn venv_python(
+    env_var: &str,
+    venv: &str,
+    module: &str,
+    package: &str,
+) -> Result<std::path::PathBuf, String> {
+    let python = std::env::var_os(env_var)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target")
+                .join(venv)
+                .join("bin/python")
+        });
+    let imports = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if imports {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{} cannot import {module}; .ci/run installs it (python3 -m venv target/{venv} && \
+             target/{venv}/bin/pip install {package})",
+            python.display()
+        ))
+    }
+}
+
+/// The JSON bodies `receiver` got, oldest first.
+pub async fn received_json(receiver: &MockServer) -> Vec<Value> {
+    receiver
+        .received_requests()
+        .await
+        .expect("the receiver records requests")
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+        .collect()
 }

@@ -137,19 +137,7 @@ impl PushedDigests {
     }
 
     fn fill_text(&self, text: &str) -> Result<String, String> {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in {text:?}"))?;
-            out.push_str(self.lookup(&after[..end])?);
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
+        super::runner::fill_placeholders(text, |name| self.lookup(name).map(str::to_owned))
     }
 
     fn lookup(&self, name: &str) -> Result<&str, String> {

@@ -125,6 +125,19 @@ pub async fn run(loaded: &Loaded) -> Outcome {
 
 /// `${VAR}` replaced from the environment; an unset variable is an error naming it.
 pub fn substitute_env(text: &str) -> Result<String, String> {
+    fill_placeholders(text, |name| {
+        std::env::var(name)
+            .map_err(|_| format!("environment variable {name} is not set (used in {text:?})"))
+    })
+}
+
+/// Every `${NAME}` in `text` replaced with what `value` answers for `NAME`; the first error,
+/// or an unclosed `${`, is the answer instead. Scenario files use it for environment
+/// variables and for the digests `push_image` steps pushed.
+pub(super) fn fill_placeholders(
+    text: &str,
+    mut value: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -133,10 +146,7 @@ pub fn substitute_env(text: &str) -> Result<String, String> {
         let end = after
             .find('}')
             .ok_or_else(|| format!("unclosed `${{` in {text:?}"))?;
-        let name = &after[..end];
-        let value = std::env::var(name)
-            .map_err(|_| format!("environment variable {name} is not set (used in {text:?})"))?;
-        out.push_str(&value);
+        out.push_str(&value(&after[..end])?);
         rest = &after[end + 1..];
     }
     out.push_str(rest);

@@ -14,27 +14,14 @@ use serde_json::{json, Value};
 use super::{create, record, repo};
 use crate::util::{TestHub, WAIT};
 
-/// The Python that has `dockerhub_status`: `$HUBMOCK_HUB_CLIENT_PYTHON`, else the venv
-/// `.ci/run` makes; `None` (with the reason) when neither has it.
+/// The Python that has `dockerhub_status`.
 fn client_python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("HUBMOCK_HUB_CLIENT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/hub-clients/bin/python")
-        });
-    let has_client = Command::new(&python)
-        .args(["-c", "import dockerhub_status"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if has_client {
-        Ok(python)
-    } else {
-        Err(format!(
-            "{} cannot import dockerhub_status; .ci/run installs it (python3 -m venv \
-             target/hub-clients && target/hub-clients/bin/pip install dockerhub-status)",
-            python.display()
-        ))
-    }
+    crate::util::venv_python(
+        "HUBMOCK_HUB_CLIENT_PYTHON",
+        "hub-clients",
+        "dockerhub_status",
+        "dockerhub-status",
+    )
 }
 
 /// Runs `dockerhub-status` against `hub` with these arguments. Its API base is a module

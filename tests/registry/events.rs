@@ -46,13 +46,7 @@ async fn payloads(hub: &TestHub, receiver: &MockServer, url: &str, n: usize) -> 
     };
     let made = hub.api.wait_for_deliveries(&filter, n, WAIT).await.unwrap();
     assert_eq!(made.len(), n, "deliveries to {url}: {made:#?}");
-    receiver
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    crate::util::received_json(receiver).await
 }
 
 #[tokio::test]

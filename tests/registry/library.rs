@@ -21,13 +21,7 @@ fn pipeline(hub: &Hub, repo: &str, receiver: &MockServer) -> String {
 
 /// The payloads `receiver` got, oldest first.
 async fn payloads(receiver: &MockServer) -> Vec<Value> {
-    receiver
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    crate::util::received_json(receiver).await
 }
 
 #[tokio::test]

@@ -12,7 +12,6 @@ mod manifests;
 mod pypi_oras;
 mod rust_oci_client;
 
-use base64::Engine;
 use bytes::Bytes;
 use http::Method;
 use hubmock::registry::image::{Blob, Image, ImageSpec, Index};
@@ -25,33 +24,28 @@ use crate::util::{Resp, TestHub};
 /// generated blobs, images and indexes the way clients do.
 #[derive(Clone)]
 pub struct Reg {
+    /// Its credentials, if any, are the client's.
     http: crate::util::Http,
-    authorization: Option<String>,
 }
 
 impl Reg {
     pub fn new(hub: &TestHub) -> Reg {
         Reg {
             http: hub.http.clone(),
-            authorization: None,
         }
     }
 
     /// The same client, with Basic credentials on every request.
     pub fn basic(&self, user: &str, password: &str) -> Reg {
-        let encoded =
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Reg {
-            authorization: Some(format!("Basic {encoded}")),
-            ..self.clone()
+            http: self.http.with_basic(user, password),
         }
     }
 
     /// The same client, with a bearer token on every request.
     pub fn bearer(&self, token: &str) -> Reg {
         Reg {
-            authorization: Some(format!("Bearer {token}")),
-            ..self.clone()
+            http: self.http.with_bearer(token),
         }
     }
 
@@ -62,11 +56,7 @@ impl Reg {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Resp {
-        let mut all = headers.to_vec();
-        if let Some(authorization) = &self.authorization {
-            all.push(("authorization", authorization));
-        }
-        self.http.send(method, path, &all, body).await
+        self.http.send(method, path, headers, body).await
     }
 
     pub async fn get(&self, path: &str) -> Resp {

@@ -17,27 +17,14 @@ use crate::util::{answering, TestHub, WAIT};
 
 const SCRIPT: &str = include_str!("oras_client.py");
 
-/// The Python that has `oras`: `$HUBMOCK_REGISTRY_CLIENT_PYTHON`, else the venv `.ci/run`
-/// makes; the reason when neither has it.
+/// The Python that has `oras`.
 fn oras_python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("HUBMOCK_REGISTRY_CLIENT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/registry-clients/bin/python")
-        });
-    let has_client = Command::new(&python)
-        .args(["-c", "import oras.provider"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if has_client {
-        Ok(python)
-    } else {
-        Err(format!(
-            "{} cannot import oras; .ci/run installs it (python3 -m venv \
-             target/registry-clients && target/registry-clients/bin/pip install oras)",
-            python.display()
-        ))
-    }
+    crate::util::venv_python(
+        "HUBMOCK_REGISTRY_CLIENT_PYTHON",
+        "registry-clients",
+        "oras.provider",
+        "oras",
+    )
 }
 
 /// Pushes every file of `files` to `alice/app:tag` with oras, then pulls the tag into `out`;
