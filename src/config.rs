@@ -53,6 +53,10 @@ pub struct Config {
     /// The token the control API requires as `Authorization: Bearer <token>`; `None`: the
     /// control API is open, as it always was. See [`Config::with_control_token`].
     pub control_token: Option<String>,
+    /// Where the state is kept across restarts (`--data-dir`); `None`: in memory only.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How many journal bytes are written between two snapshots of a data directory.
+    pub snapshot_bytes: u64,
 }
 
 /// The default connection cap: half the process's open-file limit (the other half is left to
@@ -86,6 +90,8 @@ impl Default for Config {
             connection_timeouts: Timeouts::default(),
             body_timeout: BODY_TIMEOUT,
             control_token: None,
+            data_dir: None,
+            snapshot_bytes: crate::store::SNAPSHOT_BYTES,
         }
     }
 }
@@ -171,6 +177,12 @@ impl Config {
     /// sends it.
     pub fn with_control_token(mut self, token: impl Into<String>) -> Self {
         self.control_token = Some(token.into());
+        self
+    }
+
+    /// Keeps the state in `dir` across restarts (see [`crate::store::Store::open`]).
+    pub fn with_data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
         self
     }
 

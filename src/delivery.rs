@@ -112,6 +112,11 @@ pub async fn run(
                 );
                 return;
             }
+            // Its "sending" record is on disk first (with --data-dir): after a crash the
+            // delivery is known to have been in flight, and is never sent twice.
+            if store.durable().await.is_err() {
+                return;
+            }
             tracing::debug!(
                 target: logging::DELIVERY,
                 run = dispatch.run_id,

@@ -93,4 +93,4 @@ pub use model::repository::{RepoName, Repository};
 pub use model::run::{Run, RunStatus, Step, StepStatus};
 pub use model::tag::{PlatformImage, PushEvents, Tag, TagImage, TagPush, TagRecord};
 pub use server::wire::PipelineView;
-pub use store::{DeliveryFilter, DeliveryRecord, RunFilter, MAX_ID};
+pub use store::{DeliveryFilter, DeliveryRecord, OpenError, RunFilter, INTERRUPTED, MAX_ID};

@@ -146,6 +146,14 @@ struct ServeArgs {
         value_parser = control_token
     )]
     control_token: Option<String>,
+    /// Keep the state in DIR across restarts and crashes: repositories, pipelines, runs,
+    /// deliveries, login tokens and the registry's images. Each change is on disk before it is
+    /// answered. Created if missing; one hubmock at a time may use it.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Journal bytes written between two snapshots of the data directory.
+    #[arg(long, value_name = "BYTES", hide = true, value_parser = at_least_one::<u64>)]
+    snapshot_bytes: Option<u64>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -460,6 +468,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if let Some(url) = args.public_url {
         config = config.with_public_url(url);
     }
+    if let Some(dir) = args.data_dir {
+        config = config.with_data_dir(dir);
+    }
+    if let Some(bytes) = args.snapshot_bytes {
+        config.snapshot_bytes = bytes;
+    }
     for (name, password) in args.users {
         config = config.with_user(name, password);
     }
@@ -486,6 +500,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                  'Authorization: Bearer <token>'."
             );
         }
+        let public_url = config.public_url.clone().unwrap_or_else(|| url.clone());
+        let emulator =
+            hubmock::server::Emulator::open(config, &public_url).map_err(|err| err.to_string())?;
         // Before the line: a harness may signal as soon as it has read it.
         let stop = StopSignals::install()?;
         {
@@ -494,7 +511,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 .and_then(|()| stdout.flush())
                 .map_err(|err| format!("could not write to stdout: {err}"))?;
         }
-        hubmock::server::run(listener, config, stop.received())
+        emulator
+            .serve(listener, stop.received())
             .await
             .map_err(|err| format!("server error: {err}"))
     })?;

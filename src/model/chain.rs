@@ -266,6 +266,17 @@ impl Run {
         effects
     }
 
+    /// R9 after a restart: the step still awaits its callback, now until `deadline` (the time
+    /// that was left when the last process stopped, counted from now). `None` when the step
+    /// awaits nothing.
+    pub fn resume_wait(&mut self, step: usize, deadline: Timestamp) -> Option<Effect> {
+        if !self.awaits_callback(step) || self.steps[step].callback_deadline.is_none() {
+            return None;
+        }
+        self.steps[step].callback_deadline = Some(deadline);
+        Some(Effect::ArmTimer { step, deadline })
+    }
+
     /// Whether this step has been delivered and its outcome is still open.
     fn in_progress(&self, step: usize) -> bool {
         self.is_pending()

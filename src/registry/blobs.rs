@@ -15,7 +15,7 @@ use hyper::body::Body;
 use super::digest::{Algorithm, Digest, Hasher};
 use super::error::RegistryError;
 use super::storage::AppendError;
-use super::{storage_error, Registry, Upload, UPLOAD_IDLE_LIMIT};
+use super::{storage_error, Registry, RegistryChange, Upload, UPLOAD_IDLE_LIMIT};
 use crate::model::ids;
 use crate::model::repository::RepoName;
 
@@ -242,6 +242,10 @@ impl Registry {
                 return Err(err);
             }
         };
+        self.storage
+            .sync_upload(id)
+            .await
+            .map_err(storage_error("save a blob"))?;
         let mut index = self.lock();
         if !index.uploads.contains_key(id) {
             drop(index);
@@ -262,6 +266,11 @@ impl Registry {
             .or_default()
             .blobs
             .insert(digest.clone(), new_size);
+        self.journal(|| RegistryChange::Link {
+            repo: repo.clone(),
+            digest: digest.clone(),
+            size: new_size,
+        });
         Ok(new_size)
     }
 
@@ -316,6 +325,11 @@ impl Registry {
             .or_default()
             .blobs
             .insert(digest.clone(), size);
+        self.journal(|| RegistryChange::Link {
+            repo: to.clone(),
+            digest: digest.clone(),
+            size,
+        });
         true
     }
 
@@ -360,6 +374,10 @@ impl Registry {
         if removed.is_none() {
             return Err(unknown_blob(repo, digest));
         }
+        self.journal(|| RegistryChange::Unlink {
+            repo: repo.clone(),
+            digest: digest.clone(),
+        });
         self.release_if_unlinked(&mut index, digest);
         Ok(())
     }

@@ -40,6 +40,20 @@ pub struct Digest {
     hex: String,
 }
 
+/// Written as `algorithm:hex` (the journal's records and map keys).
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Digest::parse(&text).map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
 impl Digest {
     /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`; anything else is `DIGEST_INVALID`,
     /// with a message that says what is wrong.

@@ -27,7 +27,7 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// Where an image runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Platform {
     /// e.g. `amd64`.
     pub architecture: String,

@@ -10,7 +10,7 @@ use super::digest::Digest;
 use super::error::RegistryError;
 use super::manifest::{Manifest, Platform};
 use super::name::Reference;
-use super::{paginate, storage_error, Index, Registry};
+use super::{paginate, storage_error, Index, Registry, RegistryChange};
 use crate::model::ids;
 use crate::model::repository::RepoName;
 
@@ -18,7 +18,7 @@ use crate::model::repository::RepoName;
 const CONFIG_LIMIT: u64 = 1024 * 1024;
 
 /// What the index keeps of a manifest (its bytes are a blob on disk).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stored {
     /// Its media type.
     pub media_type: String,
@@ -38,6 +38,13 @@ pub struct Stored {
     pub platform: Option<Platform>,
     /// An image's layers' size.
     pub layers_size: u64,
+}
+
+impl Stored {
+    /// Its place in the order manifests were first pushed.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 /// What a manifest put changed, so that it can be undone when its push event is refused.
@@ -120,6 +127,10 @@ impl Registry {
             .stage(&staged, bytes)
             .await
             .map_err(storage_error("stage a manifest"))?;
+        self.storage
+            .sync_upload(&staged)
+            .await
+            .map_err(storage_error("save a manifest"))?;
         let mut index = self.lock();
         if let Err(err) = check_references(&index, repo, manifest) {
             drop(index);
@@ -161,6 +172,21 @@ impl Registry {
             let before = entry.tags.insert(tag.to_owned(), digest.clone());
             (tag.to_owned(), before)
         });
+        if new_manifest {
+            let stored = Box::new(entry.manifests[digest].clone());
+            self.journal(|| RegistryChange::Manifest {
+                repo: repo.clone(),
+                digest: digest.clone(),
+                stored,
+            });
+        }
+        if let Some((tag, _)) = &tag {
+            self.journal(|| RegistryChange::Tag {
+                repo: repo.clone(),
+                tag: tag.clone(),
+                digest: Some(digest.clone()),
+            });
+        }
         Ok(TagPut {
             digest: digest.clone(),
             tag,
@@ -181,10 +207,19 @@ impl Registry {
                     Some(before) => entry.tags.insert(tag.clone(), before.clone()),
                     None => entry.tags.remove(tag),
                 };
+                self.journal(|| RegistryChange::Tag {
+                    repo: repo.clone(),
+                    tag: tag.clone(),
+                    digest: before.clone(),
+                });
             }
         }
         if put.new_manifest && !entry.tags.values().any(|d| *d == put.digest) {
             entry.manifests.remove(&put.digest);
+            self.journal(|| RegistryChange::Unmanifest {
+                repo: repo.clone(),
+                digest: put.digest.clone(),
+            });
             self.release_if_unlinked(&mut index, &put.digest);
         }
     }
@@ -231,10 +266,22 @@ impl Registry {
         let unknown = || unknown_manifest(repo, reference);
         let entry = index.repos.get_mut(repo).ok_or_else(unknown)?;
         match reference {
-            Reference::Tag(tag) => entry.tags.remove(tag).map(drop).ok_or_else(unknown),
+            Reference::Tag(tag) => {
+                entry.tags.remove(tag).ok_or_else(unknown)?;
+                self.journal(|| RegistryChange::Tag {
+                    repo: repo.clone(),
+                    tag: tag.clone(),
+                    digest: None,
+                });
+                Ok(())
+            }
             Reference::Digest(digest) => {
                 entry.manifests.remove(digest).ok_or_else(unknown)?;
                 entry.tags.retain(|_, d| d != digest);
+                self.journal(|| RegistryChange::Unmanifest {
+                    repo: repo.clone(),
+                    digest: digest.clone(),
+                });
                 self.release_if_unlinked(&mut index, digest);
                 Ok(())
             }

@@ -20,6 +20,7 @@
 
 mod blobs;
 pub mod digest;
+mod durable;
 pub mod error;
 pub mod image;
 pub mod manifest;
@@ -29,11 +30,12 @@ pub mod push;
 pub mod storage;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use blobs::{Appended, BlobRead};
 pub use digest::{Algorithm, Digest, Hasher};
+pub use durable::{RegistryChange, RegistryImage};
 pub use error::RegistryError;
 pub use manifests::{ManifestRead, Page, Referrer, Stored, TagPut};
 pub use name::{Reference, RegistryName};
@@ -48,6 +50,8 @@ const UPLOAD_IDLE_LIMIT: Duration = Duration::from_secs(3600);
 pub struct Registry {
     storage: BlobStore,
     index: Mutex<Index>,
+    /// Where changes of the index go to be journaled (with `--data-dir`).
+    sink: OnceLock<durable::Sink>,
 }
 
 /// Which repository holds what. Blob files are shared between repositories: a file stays
@@ -93,11 +97,17 @@ impl Registry {
         Registry {
             storage,
             index: Mutex::new(Index::default()),
+            sink: OnceLock::new(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where its files are.
+    pub fn storage(&self) -> &BlobStore {
+        &self.storage
     }
 
     /// Whether the registry holds anything for this repository.
@@ -108,7 +118,10 @@ impl Registry {
     /// Forgets everything (`POST /_hubmock/reset`): every blob, manifest, tag and upload.
     /// Requests in flight that finish later find their upload gone.
     pub fn clear(&self) {
-        let old = std::mem::take(&mut *self.lock());
+        let mut index = self.lock();
+        self.journal(|| RegistryChange::Clear);
+        let old = std::mem::take(&mut *index);
+        drop(index);
         for digest in old.files.keys() {
             let _ = self.storage.remove_blob(digest);
         }

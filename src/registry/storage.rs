@@ -252,6 +252,54 @@ impl BlobStore {
         fs::rename(upload, self.blob_path(digest)?)
     }
 
+    /// Whether files are kept (a given directory) rather than temporary.
+    pub fn is_durable(&self) -> bool {
+        self.wanted.is_some()
+    }
+
+    /// Makes an upload's (or a staged file's) content durable before it is published, when
+    /// the store keeps its files; on the blocking pool, never under a lock.
+    pub async fn sync_upload(&self, id: &str) -> io::Result<()> {
+        if !self.is_durable() {
+            return Ok(());
+        }
+        let path = self.upload_path(id)?;
+        tokio::task::spawn_blocking(move || File::open(path)?.sync_all())
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    /// The directories blobs are published into (fsynced by the journal before a link to a
+    /// new blob is written).
+    pub fn blob_dirs(&self) -> io::Result<Vec<PathBuf>> {
+        let root = self.root()?;
+        Ok(["sha256", "sha512"]
+            .iter()
+            .map(|a| root.join("blobs").join(a))
+            .collect())
+    }
+
+    /// Removes every upload's file, and every blob file `keep` does not want (at start, after
+    /// the index was rebuilt from the journal).
+    pub fn remove_unlisted(&self, keep: impl Fn(&Digest) -> bool) -> io::Result<()> {
+        let root = self.root()?.to_owned();
+        for entry in fs::read_dir(root.join("uploads"))? {
+            remove_file(&entry?.path())?;
+        }
+        for algorithm in ["sha256", "sha512"] {
+            for entry in fs::read_dir(root.join("blobs").join(algorithm))? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let text = format!("{algorithm}:{}", name.to_string_lossy());
+                let wanted = Digest::parse(&text).is_ok_and(|digest| keep(&digest));
+                if !wanted {
+                    remove_file(&entry.path())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Opens a published blob for reading.
     pub fn open(&self, digest: &Digest) -> io::Result<File> {
         File::open(self.blob_path(digest)?)

@@ -49,8 +49,42 @@ pub async fn run(
         Some(url) => url.clone(),
         None => listening_url(&listener)?,
     };
-    let (store, queue) = Store::new(config, &public_url);
-    serve(listener, store, queue, shutdown).await
+    Emulator::open(config, &public_url)
+        .map_err(io::Error::other)?
+        .serve(listener, shutdown)
+        .await
+}
+
+/// An emulator's state, opened (from `--data-dir`, or empty) and not served yet: the binary
+/// opens it before it prints its listening line, so that a locked or damaged data directory
+/// is reported before anyone is told to connect.
+pub struct Emulator {
+    store: Store,
+    queue: mpsc::UnboundedReceiver<Work>,
+}
+
+impl Emulator {
+    /// Opens the state [`Config::data_dir`] names (see
+    /// [`crate::store::Store::open`] in the architecture notes), or a fresh one in memory.
+    pub fn open(config: Config, public_url: &str) -> Result<Emulator, crate::OpenError> {
+        let (store, queue) = match config.data_dir.clone() {
+            Some(dir) => Store::open(config, public_url, &dir)?,
+            None => Store::new(config, public_url),
+        };
+        Ok(Emulator { store, queue })
+    }
+
+    /// Serves `listener` until `shutdown` completes, then writes what the journal has queued.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let store = self.store.clone();
+        let served = serve(listener, self.store, self.queue, shutdown).await;
+        store.close();
+        served
+    }
 }
 
 /// Serves `listener` over an existing store (whose engine work arrives on `queue`) until
@@ -116,7 +150,12 @@ async fn answer(store: &Store, request: ::http::Request<Incoming>) -> http::Http
     let started = tokio::time::Instant::now();
     // Cheap copies: the URI shares its bytes.
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    let response = routes::handle(store, request).await;
+    let mut response = routes::handle(store, request).await;
+    // What the request changed is on disk before it is answered (with --data-dir).
+    if let Err(failed) = store.durable().await {
+        let body = serde_json::json!({ "detail": &*failed });
+        response = http::json_response(::http::StatusCode::SERVICE_UNAVAILABLE, &body);
+    }
     tracing::info!(
         target: logging::REQUEST,
         %method,

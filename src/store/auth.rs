@@ -18,8 +18,9 @@ impl Store {
             return None;
         }
         let token = ids::new_token(username, Timestamp::now());
-        self.commit(|state, _| {
+        self.commit(|state, changes| {
             state.tokens.insert(token.clone(), username.to_owned());
+            changes.tokens.push(token.clone());
             Ok(())
         })
         .ok()?;

@@ -13,12 +13,13 @@ impl Store {
     /// Creates a repository; a conflict if it exists.
     pub fn create_repository(&self, repository: Repository) -> Result<Repository, Error> {
         let name = repository.repo_name();
-        self.commit(|state, _| {
+        self.commit(|state, changes| {
             if state.repositories.contains_key(&name) {
                 return Err(Error::Conflict(format!(
                     "Repository {name} already exists."
                 )));
             }
+            changes.repository(&name);
             state
                 .repositories
                 .insert(name, RepoEntry::new(repository.clone()));
@@ -62,13 +63,14 @@ impl Store {
         spec: PipelineSpec,
         creator: &str,
     ) -> Result<Pipeline, Error> {
-        self.commit(|state, _| {
+        self.commit(|state, changes| {
             let id = state.ids.pipeline + 1;
             let entry = state.entry_mut(name)?;
             let pipeline = Pipeline::create(id, spec, creator, Timestamp::now());
             check_unique(entry, &pipeline, None)?;
             entry.pipelines.push(pipeline.clone());
             state.ids.pipeline = id;
+            changes.repository(name);
             Ok(pipeline)
         })
     }
@@ -80,13 +82,14 @@ impl Store {
         slug: &str,
         spec: PipelineSpec,
     ) -> Result<Pipeline, Error> {
-        self.commit(|state, _| {
+        self.commit(|state, changes| {
             let entry = state.entry_mut(name)?;
             let index = entry.pipeline_index(slug)?;
             let mut updated = entry.pipelines[index].clone();
             updated.update(spec, Timestamp::now());
             check_unique(entry, &updated, Some(index))?;
             entry.pipelines[index] = updated.clone();
+            changes.repository(name);
             Ok(updated)
         })
     }
@@ -97,6 +100,7 @@ impl Store {
             let entry = state.entry_mut(name)?;
             let index = entry.pipeline_index(slug)?;
             let pipeline = entry.pipelines.remove(index);
+            changes.repository(name);
             let now = Timestamp::now();
             for run_id in chain::cancelled_by_deleting(pipeline.id, state.runs.values()) {
                 if let Some(run) = state.runs.get_mut(&run_id) {

@@ -26,7 +26,9 @@ mod auth;
 mod catalog;
 mod deliveries;
 mod history;
+pub(crate) mod persist;
 mod registry;
+mod restart;
 mod runs;
 mod snapshot;
 mod state;
@@ -35,6 +37,8 @@ mod watchers;
 
 pub use deliveries::{DeliveryFilter, DeliveryRecord, Dispatch};
 pub use history::HistoryPage;
+pub use persist::OpenError;
+pub use restart::{INTERRUPTED, SNAPSHOT_BYTES};
 pub use runs::{RunFilter, WaitFor};
 pub use state::MAX_ID;
 
@@ -46,7 +50,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::model::chain::Effect;
 use crate::model::payload::Payload;
-use crate::model::repository::Repository;
+use crate::model::repository::{RepoName, Repository};
 use crate::model::time::Timestamp;
 use crate::registry::{BlobStore, Registry};
 use state::State;
@@ -75,7 +79,11 @@ pub enum Work {
     },
 }
 
-/// What one commit changed, collected while the lock is held and acted on after.
+/// What one commit changed, collected while the lock is held and acted on after: waiters to
+/// wake, work for the engine, and (with `--data-dir`) what the journal records. **Every
+/// change of the state is named here**, or it would not survive a restart; the journal's
+/// round-trip tests (`tests/persistence.rs`) replay a journal and compare it with the live
+/// state to catch a change that is not.
 #[derive(Default)]
 pub(crate) struct Changes {
     /// Runs with the effects their transitions asked for.
@@ -84,6 +92,20 @@ pub(crate) struct Changes {
     logged: bool,
     /// The whole state was replaced; the old one, dropped after the lock is released.
     retired: Option<Box<State>>,
+    /// The replacement was an import: its whole content is journaled.
+    imported: bool,
+    /// Repositories whose settings or pipelines changed (or that were created).
+    repositories: Vec<RepoName>,
+    /// Tags pushed (repository, tag).
+    tags: Vec<(RepoName, String)>,
+    /// Repositories some of whose tags were forgotten.
+    all_tags: Vec<RepoName>,
+    /// Runs dropped from the state.
+    forgotten: Vec<u64>,
+    /// Login tokens given or dropped.
+    tokens: Vec<String>,
+    /// A delivery about to be POSTed.
+    sending: Option<(u64, usize)>,
 }
 
 impl Changes {
@@ -95,6 +117,87 @@ impl Changes {
     /// The whole state was replaced by a reset or an import: every waiter looks again.
     fn retire(&mut self, old: State) {
         self.retired = Some(Box::new(old));
+    }
+
+    /// A repository was created, or its settings or pipelines changed.
+    pub(crate) fn repository(&mut self, name: &RepoName) {
+        self.repositories.push(name.clone());
+    }
+
+    /// What the journal records of this commit, copied from the state it left (under the
+    /// lock; serialised by the journal's writer). `None` when nothing changed.
+    fn delta(&self, state: &State, ids_before: state::Counters) -> Option<persist::Delta> {
+        let mut delta = persist::Delta {
+            at: Some(Timestamp::now()),
+            ids: state.ids,
+            reset: self.retired.is_some(),
+            forgotten: self.forgotten.clone(),
+            sending: self.sending,
+            ..persist::Delta::default()
+        };
+        let mut names: Vec<&RepoName> = self.repositories.iter().collect();
+        if self.imported {
+            names = state.repositories.keys().collect();
+        }
+        names.sort();
+        names.dedup();
+        for name in names {
+            if let Some(entry) = state.repositories.get(name) {
+                delta.repositories.push(persist::RepoSettings {
+                    repository: entry.repository.clone(),
+                    pipelines: entry.pipelines.clone(),
+                });
+                if self.imported {
+                    let tags = entry.tags.clone();
+                    delta.tags.push(persist::TagChange::All(name.clone(), tags));
+                }
+            }
+        }
+        for (name, tag) in &self.tags {
+            if let Some(tag) = state.repositories.get(name).and_then(|e| e.tag(tag).ok()) {
+                delta
+                    .tags
+                    .push(persist::TagChange::Put(name.clone(), tag.clone()));
+            }
+        }
+        for name in &self.all_tags {
+            if let Some(entry) = state.repositories.get(name) {
+                let tags = entry.tags.clone();
+                delta.tags.push(persist::TagChange::All(name.clone(), tags));
+            }
+        }
+        let mut run_ids: Vec<u64> = if self.imported {
+            state.runs.keys().copied().collect()
+        } else {
+            self.runs.iter().map(|(id, _)| *id).collect()
+        };
+        run_ids.sort_unstable();
+        run_ids.dedup();
+        for id in run_ids {
+            if let Some(run) = state.runs.get(&id) {
+                delta.runs.push(persist::RunRecord::of(run));
+            }
+        }
+        if self.imported {
+            delta.deliveries = state.deliveries.iter().cloned().collect();
+        } else if self.logged {
+            delta.deliveries.extend(state.deliveries.back().cloned());
+        }
+        for token in &self.tokens {
+            delta
+                .tokens
+                .push((token.clone(), state.tokens.get(token).cloned()));
+        }
+        let unchanged = !delta.reset
+            && delta.repositories.is_empty()
+            && delta.tags.is_empty()
+            && delta.runs.is_empty()
+            && delta.forgotten.is_empty()
+            && delta.deliveries.is_empty()
+            && delta.tokens.is_empty()
+            && delta.sending.is_none()
+            && ids_before == state.ids;
+        (!unchanged).then_some(delta)
     }
 }
 
@@ -111,6 +214,8 @@ struct Shared {
     watchers: Watchers,
     /// The registry's content: its own index and lock, blobs on disk.
     registry: Registry,
+    /// The data directory's journal (`--data-dir`); `None`: memory only.
+    journal: Option<persist::Journal>,
 }
 
 /// A cheap-clone handle to the emulator's state.
@@ -123,11 +228,27 @@ impl Store {
     /// A new, empty store whose payload URLs start with `public_url`, and the receiving end of
     /// the work it will ask of the delivery engine.
     pub fn new(config: Config, public_url: &str) -> (Store, mpsc::UnboundedReceiver<Work>) {
+        Store::with_parts(
+            config,
+            public_url,
+            State::default(),
+            Registry::new(BlobStore::temporary()),
+            None,
+        )
+    }
+
+    fn with_parts(
+        config: Config,
+        public_url: &str,
+        state: State,
+        registry: Registry,
+        journal: Option<persist::Journal>,
+    ) -> (Store, mpsc::UnboundedReceiver<Work>) {
         let (work, rx) = mpsc::unbounded_channel();
         let users = config.effective_users();
         let store = Store {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
                 instance: crate::model::ids::random_hex(16),
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 config,
@@ -135,10 +256,37 @@ impl Store {
                 started: Timestamp::now(),
                 work,
                 watchers: Watchers::default(),
-                registry: Registry::new(BlobStore::temporary()),
+                registry,
+                journal,
             }),
         };
         (store, rx)
+    }
+
+    /// Waits until every change made so far is durable (with `--data-dir`; at once without):
+    /// what a request changed is on disk before its answer is sent, and a delivery's "sending"
+    /// record before it is POSTed. `Err` says why it never will be (the disk failed).
+    pub async fn durable(&self) -> Result<(), std::sync::Arc<str>> {
+        match &self.shared.journal {
+            Some(journal) => journal.durable().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what is queued for the journal and notes a clean stop (with `--data-dir`).
+    pub fn close(&self) {
+        if let Some(journal) = &self.shared.journal {
+            journal.close();
+        }
+    }
+
+    /// Copies the whole state (both locks held, the registry's first, so the snapshot cuts
+    /// both at the same point of the journal) and hands it to the journal's writer.
+    fn snapshot(&self, journal: &persist::Journal) {
+        self.shared.registry.image_locked(|registry| {
+            let state = self.lock();
+            journal.send_snapshot(persist::Image::of(&state, registry));
+        });
     }
 
     /// The configuration.
@@ -194,7 +342,14 @@ impl Store {
     ) -> Result<T, Error> {
         let mut changes = Changes::default();
         let mut state = self.lock();
+        let ids_before = state.ids;
         let result = change(&mut state, &mut changes);
+        if let (Some(journal), true) = (&self.shared.journal, result.is_ok()) {
+            if let Some(delta) = changes.delta(&state, ids_before) {
+                // Sent under the lock, so the journal has commits in the order they were made.
+                journal.send(persist::Entry::State(Box::new(delta)));
+            }
+        }
         for (run_id, effects) in &changes.runs {
             for effect in effects {
                 if let Effect::Finished { .. } = effect {
@@ -209,6 +364,11 @@ impl Store {
             }
         }
         drop(state);
+        if let Some(journal) = &self.shared.journal {
+            if journal.take_snapshot_request() {
+                self.snapshot(journal);
+            }
+        }
         let watchers = &self.shared.watchers;
         if changes.retired.take().is_some() {
             watchers.wake_all();

@@ -107,6 +107,7 @@ impl Store {
                 }
                 let entry = RepoEntry::new(Repository::new(name));
                 state.repositories.insert(name.clone(), entry);
+                changes.repository(name);
             }
             let entry = &state.repositories[name];
             let event = chain::push_event(push, &entry.repository, now, || ids::random_hex(32));
@@ -135,6 +136,7 @@ impl Store {
             state.ids.run = next_id;
             state.pending += started.len();
             if let Some(record) = record {
+                changes.tags.push((name.clone(), record.tag.clone()));
                 let mut next_tag = state.ids.tag;
                 let entry = state.repositories.get_mut(name).expect("inserted above");
                 tag::record(&mut entry.tags, record, || {
@@ -183,6 +185,12 @@ impl Store {
             let run = state.runs.get_mut(&dispatch.run_id).expect("current");
             let effects = run.apply(event, Timestamp::now()).unwrap_or_default();
             let goes_out = effects.contains(&post);
+            if goes_out {
+                // In flight until its outcome is recorded: after a crash, recorded as
+                // interrupted, never sent again.
+                state.sending.insert((dispatch.run_id, dispatch.step));
+                changes.sending = Some((dispatch.run_id, dispatch.step));
+            }
             // Only an armed timer changes the run; a bare "post it" wakes nobody.
             if effects.iter().any(|effect| *effect != post) {
                 changes.run(dispatch.run_id, effects);
@@ -203,6 +211,7 @@ impl Store {
             }
             deliveries::log(state, &record, limit);
             changes.logged = true;
+            state.sending.remove(&(dispatch.run_id, dispatch.step));
             let event = Event::Delivered {
                 step: dispatch.step,
                 result: record.result,

@@ -87,6 +87,7 @@ impl Store {
             };
             fresh.tokens = std::mem::take(&mut state.tokens);
             changes.retire(std::mem::replace(state, fresh));
+            changes.imported = true;
             Ok(())
         })
     }

@@ -1,7 +1,7 @@
 //! Everything the emulator knows, as one plain value behind the store's lock, and the lookups
 //! every part of the store shares.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -64,16 +64,22 @@ pub(crate) struct State {
     pub(crate) pending: usize,
     /// hook id -> (run id, step); derived from `runs`.
     pub(crate) hooks: HashMap<String, (u64, usize)>,
-    /// login token -> user name.
-    pub(crate) tokens: HashMap<String, String>,
+    /// login token -> its user.
+    pub(crate) tokens: HashMap<String, TokenEntry>,
+    /// Deliveries being POSTed (run, step): asked for by the engine, outcome not recorded yet.
+    /// After a crash, these are the ones recorded as interrupted.
+    pub(crate) sending: BTreeSet<(u64, usize)>,
 }
+
+/// What a login token stands for.
+pub(crate) type TokenEntry = String;
 
 /// The largest id of any kind: 2^53 - 1, exact as a JavaScript number.
 pub const MAX_ID: u64 = (1 << 53) - 1;
 
 /// The last id handed out of each kind; they keep counting across a reset, so an old id never
 /// names a new thing.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Counters {
     pub(crate) pipeline: u64,
     pub(crate) run: u64,
@@ -110,6 +116,16 @@ impl State {
     /// Counts the pending runs afresh (after an import).
     pub(crate) fn count_pending(&mut self) {
         self.pending = self.runs.values().filter(|r| r.is_pending()).count();
+    }
+
+    /// Drops a run: from the runs, its hook ids, and the deliveries being sent.
+    pub(crate) fn forget_run(&mut self, id: u64) -> Option<Run> {
+        let run = self.runs.remove(&id)?;
+        for (step, s) in run.steps().iter().enumerate() {
+            self.hooks.remove(&s.hook_id);
+            self.sending.remove(&(id, step));
+        }
+        Some(run)
     }
 
     pub(crate) fn index_hooks(&mut self, run: &Run) {

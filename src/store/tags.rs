@@ -24,12 +24,15 @@ impl Store {
     /// (a tag deleted by name; every tag naming a manifest deleted by digest). Answers how
     /// many it forgot; an unknown repository has none.
     pub fn forget_tags(&self, name: &RepoName, gone: impl Fn(&Tag) -> bool) -> usize {
-        self.commit(|state, _| {
+        self.commit(|state, changes| {
             let Some(entry) = state.repositories.get_mut(name) else {
                 return Ok(0);
             };
             let before = entry.tags.len();
             entry.tags.retain(|tag| !gone(tag));
+            if entry.tags.len() != before {
+                changes.all_tags.push(name.clone());
+            }
             Ok(before - entry.tags.len())
         })
         .unwrap_or(0)

@@ -1,0 +1,426 @@
+//! The data directory on disk: its lock, its format version, and the framing of journal and
+//! snapshot files, read back with every kind of damage told apart.
+//!
+//! ```text
+//! DIR/hubmock.lock     held (flock) while a hubmock uses DIR; says the holder's pid
+//! DIR/FORMAT           "hubmock data directory, format 1"
+//! DIR/CURRENT          the generation k whose snapshot the state starts from
+//! DIR/snapshot-<k>     the whole state as it was when journal-<k> began (none for k = 0)
+//! DIR/journal-<k>      every change after it, one record per commit; then journal-<k+1>...
+//! DIR/registry/        the registry's blobs and manifests (content-addressed files)
+//! ```
+//!
+//! A journal file starts with `HUBMOCKJ` and the format version (u32, little-endian); each
+//! record is `len: u32 | crc32(len): u32 | crc32(payload): u32 | payload` (JSON). The length
+//! has a checksum of its own so that a flipped bit in it is told from a record cut short by a
+//! crash: only a record that runs past the end of the *last* file, or whose bytes up to the end
+//! are zeros or fail their checksum exactly at the end, counts as torn.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The data directory format this hubmock writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+const FORMAT_TEXT: &str = "hubmock data directory, format ";
+const JOURNAL_MAGIC: &[u8; 8] = b"HUBMOCKJ";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"HUBMOCKS";
+/// A record's header: its length, that length's checksum, the payload's checksum.
+const RECORD_HEADER: usize = 12;
+/// A file's header: magic and version.
+pub(crate) const FILE_HEADER: usize = 12;
+/// No record is larger (a state import is the largest: 1 GiB would be absurd for a test double).
+const MAX_RECORD: u32 = 1 << 30;
+
+/// Why a data directory could not be opened. Each says what is wrong, where, and what to do.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The directory (or a file in it) could not be created, read or written.
+    Io {
+        /// What hubmock was doing.
+        what: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// The system's error.
+        error: io::Error,
+    },
+    /// Another process holds the lock.
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// What the lock file says of its holder.
+        holder: String,
+    },
+    /// Written by a newer hubmock.
+    Newer {
+        /// The file that says so.
+        path: PathBuf,
+        /// Its format version.
+        found: u32,
+    },
+    /// A file is damaged somewhere other than a torn last record, or missing.
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// Where in it (bytes from its start), when that means something.
+        offset: Option<u64>,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io { what, path, error } => write!(
+                f,
+                "cannot {what} {}: {error}. Check that the path is a directory this user may \
+                 read and write, or choose another --data-dir.",
+                path.display()
+            ),
+            OpenError::Locked { dir, holder } => write!(
+                f,
+                "data directory {} is in use by another hubmock ({holder}). Stop that process, \
+                 or give this one another --data-dir.",
+                dir.display()
+            ),
+            OpenError::Newer { path, found } => write!(
+                f,
+                "{} was written by a newer hubmock (data format {found}); this hubmock reads \
+                 format {FORMAT_VERSION}. Run the newer hubmock, or give this one another \
+                 --data-dir.",
+                path.display()
+            ),
+            OpenError::Damaged {
+                path,
+                offset,
+                problem,
+            } => {
+                write!(f, "{} is damaged", path.display())?;
+                if let Some(offset) = offset {
+                    write!(f, " at byte {offset}")?;
+                }
+                write!(
+                    f,
+                    ": {problem}. hubmock will not start from a state it cannot read whole. \
+                     Restore the directory from a backup, or move it aside and start with an \
+                     empty --data-dir."
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+pub(crate) fn io_error(what: &str, path: &Path) -> impl FnOnce(io::Error) -> OpenError {
+    let (what, path) = (what.to_owned(), path.to_owned());
+    move |error| OpenError::Io { what, path, error }
+}
+
+fn damaged(path: &Path, offset: Option<u64>, problem: impl Into<String>) -> OpenError {
+    OpenError::Damaged {
+        path: path.to_owned(),
+        offset,
+        problem: problem.into(),
+    }
+}
+
+/// The lock on a data directory, held until dropped.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _file: File,
+}
+
+/// Takes the directory's lock, or says who holds it.
+pub(crate) fn lock(dir: &Path) -> Result<DirLock, OpenError> {
+    let path = dir.join("hubmock.lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_error("open the lock file", &path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(OpenError::Locked {
+                dir: dir.to_owned(),
+                holder: if holder.is_empty() {
+                    "a process that has not written its pid yet".to_owned()
+                } else {
+                    holder.to_owned()
+                },
+            });
+        }
+        Err(fs::TryLockError::Error(error)) => {
+            return Err(io_error("lock", &path)(error));
+        }
+    }
+    let pid = format!("pid {}\n", std::process::id());
+    file.set_len(0)
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .map_err(io_error("write the lock file", &path))?;
+    Ok(DirLock { _file: file })
+}
+
+/// Makes a directory entry (a new or renamed file) durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file, fsynced, renamed, and the
+/// directory fsynced.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+/// The format file's text.
+pub(crate) fn format_text() -> String {
+    format!("{FORMAT_TEXT}{FORMAT_VERSION}\n")
+}
+
+/// Checks the format file: a newer format is refused, an unreadable one is damage.
+pub(crate) fn check_format(path: &Path) -> Result<(), OpenError> {
+    let text = fs::read_to_string(path).map_err(io_error("read", path))?;
+    let version = text
+        .trim()
+        .strip_prefix(FORMAT_TEXT)
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or_else(|| {
+            damaged(
+                path,
+                None,
+                format!(
+                    "expected \"{}\", found {:?}",
+                    format_text().trim(),
+                    text.trim()
+                ),
+            )
+        })?;
+    if version > FORMAT_VERSION {
+        return Err(OpenError::Newer {
+            path: path.to_owned(),
+            found: version,
+        });
+    }
+    Ok(())
+}
+
+/// The generation named by `CURRENT`.
+pub(crate) fn read_current(path: &Path) -> Result<u64, OpenError> {
+    let text = match fs::read_to_string(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(damaged(
+                path,
+                None,
+                "the file is missing (it names the snapshot and journal to start from)",
+            ))
+        }
+        other => other.map_err(io_error("read", path))?,
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| damaged(path, None, format!("expected a number, found {text:?}")))
+}
+
+pub(crate) fn journal_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("journal-{generation}"))
+}
+
+pub(crate) fn snapshot_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("snapshot-{generation}"))
+}
+
+fn header(magic: &[u8; 8]) -> [u8; FILE_HEADER] {
+    let mut header = [0; FILE_HEADER];
+    header[..8].copy_from_slice(magic);
+    header[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header
+}
+
+/// Creates an empty journal file (header only), durable with its directory entry.
+pub(crate) fn create_journal(path: &Path) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(&header(JOURNAL_MAGIC))?;
+    file.sync_all()?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(file)
+}
+
+/// Appends one framed record to `buffer`.
+pub(crate) fn frame(buffer: &mut Vec<u8>, payload: &[u8]) {
+    let len = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
+    buffer.extend_from_slice(&len);
+    buffer.extend_from_slice(&crc32fast::hash(&len).to_le_bytes());
+    buffer.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    buffer.extend_from_slice(payload);
+}
+
+/// A journal file read back.
+pub(crate) struct Scanned {
+    /// Each record's payload with its offset.
+    pub(crate) records: Vec<(u64, Vec<u8>)>,
+    /// Where the good part ends (the file is cut back to it when a tail was torn).
+    pub(crate) good_len: u64,
+    /// A torn last record: its offset and how many bytes were dropped.
+    pub(crate) torn: Option<(u64, u64)>,
+}
+
+/// Reads a journal; a torn tail is allowed only when `last` (the file being written when the
+/// process stopped).
+pub(crate) fn scan_journal(path: &Path, last: bool) -> Result<Scanned, OpenError> {
+    let bytes = match fs::read(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(damaged(path, None, "the journal file is missing"))
+        }
+        other => other.map_err(io_error("read", path))?,
+    };
+    check_header(path, &bytes, JOURNAL_MAGIC, last)?;
+    let mut records = Vec::new();
+    let mut at = FILE_HEADER.min(bytes.len());
+    let end = bytes.len();
+    while at < end {
+        let rest = &bytes[at..];
+        let torn = |problem: &str| -> Result<Scanned, OpenError> {
+            if last {
+                Ok(Scanned {
+                    records: Vec::new(),
+                    good_len: at as u64,
+                    torn: Some((at as u64, (end - at) as u64)),
+                })
+            } else {
+                Err(damaged(path, Some(at as u64), problem))
+            }
+        };
+        let all_zeros = rest.iter().all(|b| *b == 0);
+        if rest.len() < RECORD_HEADER || all_zeros {
+            let outcome = torn("a record is cut short, and this is not the last journal")?;
+            return Ok(Scanned { records, ..outcome });
+        }
+        let len_bytes: [u8; 4] = rest[..4].try_into().expect("four bytes");
+        let len_crc = u32::from_le_bytes(rest[4..8].try_into().expect("four bytes"));
+        let payload_crc = u32::from_le_bytes(rest[8..12].try_into().expect("four bytes"));
+        if crc32fast::hash(&len_bytes) != len_crc {
+            return Err(damaged(
+                path,
+                Some(at as u64),
+                "a record's length fails its checksum",
+            ));
+        }
+        let len = u32::from_le_bytes(len_bytes);
+        if len > MAX_RECORD {
+            return Err(damaged(
+                path,
+                Some(at as u64),
+                format!("a record claims {len} bytes"),
+            ));
+        }
+        let len = len as usize;
+        if rest.len() < RECORD_HEADER + len {
+            let outcome = torn("a record runs past the end, and this is not the last journal")?;
+            return Ok(Scanned { records, ..outcome });
+        }
+        let payload = &rest[RECORD_HEADER..RECORD_HEADER + len];
+        if crc32fast::hash(payload) != payload_crc {
+            if at + RECORD_HEADER + len == end {
+                let outcome = torn("the last record fails its checksum")?;
+                return Ok(Scanned { records, ..outcome });
+            }
+            return Err(damaged(
+                path,
+                Some(at as u64),
+                "a record fails its checksum, and records follow it",
+            ));
+        }
+        records.push((at as u64, payload.to_vec()));
+        at += RECORD_HEADER + len;
+    }
+    Ok(Scanned {
+        records,
+        good_len: end as u64,
+        torn: None,
+    })
+}
+
+fn check_header(path: &Path, bytes: &[u8], magic: &[u8; 8], last: bool) -> Result<(), OpenError> {
+    if bytes.len() < FILE_HEADER {
+        // A journal is created with its header and fsynced before anything is written to it;
+        // a short one is damage.
+        let _ = last;
+        return Err(damaged(
+            path,
+            Some(0),
+            "the file is shorter than its header",
+        ));
+    }
+    if &bytes[..8] != magic {
+        return Err(damaged(
+            path,
+            Some(0),
+            "the file does not start as a hubmock file of this kind",
+        ));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("four bytes"));
+    if version > FORMAT_VERSION {
+        return Err(OpenError::Newer {
+            path: path.to_owned(),
+            found: version,
+        });
+    }
+    Ok(())
+}
+
+/// Writes a snapshot file whole or not at all.
+pub(crate) fn write_snapshot(path: &Path, payload: &[u8]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(FILE_HEADER + RECORD_HEADER + payload.len());
+    bytes.extend_from_slice(&header(SNAPSHOT_MAGIC));
+    frame(&mut bytes, payload);
+    write_atomically(path, &bytes)
+}
+
+/// Reads a snapshot file's payload; any damage (it was written whole) is an error.
+pub(crate) fn read_snapshot(path: &Path) -> Result<Vec<u8>, OpenError> {
+    let bytes = match fs::read(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(damaged(
+                path,
+                None,
+                "the snapshot file is missing (CURRENT names it)",
+            ))
+        }
+        other => other.map_err(io_error("read", path))?,
+    };
+    check_header(path, &bytes, SNAPSHOT_MAGIC, false)?;
+    let rest = &bytes[FILE_HEADER..];
+    let bad = |offset: usize, problem: &str| damaged(path, Some(offset as u64), problem);
+    if rest.len() < RECORD_HEADER {
+        return Err(bad(FILE_HEADER, "the snapshot is cut short"));
+    }
+    let len_bytes: [u8; 4] = rest[..4].try_into().expect("four bytes");
+    if crc32fast::hash(&len_bytes).to_le_bytes() != rest[4..8] {
+        return Err(bad(FILE_HEADER, "the snapshot's length fails its checksum"));
+    }
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    let payload = rest
+        .get(RECORD_HEADER..RECORD_HEADER + len)
+        .ok_or_else(|| bad(FILE_HEADER, "the snapshot is cut short"))?;
+    if crc32fast::hash(payload).to_le_bytes() != rest[8..12] {
+        return Err(bad(FILE_HEADER, "the snapshot fails its checksum"));
+    }
+    Ok(payload.to_vec())
+}

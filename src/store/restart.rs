@@ -1,0 +1,155 @@
+//! Opening a store over a data directory (`--data-dir`): the state is rebuilt from the
+//! snapshot and the journal, then what was under way when the last process stopped is taken
+//! up again, each one documented way:
+//!
+//! - a step whose delivery was being POSTed (its "sending" record is on disk, its outcome is
+//!   not) is recorded as **interrupted**: a delivery failure with that error, never sent a
+//!   second time, since the receiver may have got it (R3 then decides the run);
+//! - a step queued but not yet sent is delivered now;
+//! - a step awaiting its callback keeps awaiting it, and its callback timeout resumes with the
+//!   time that was left when the process was last known alive (the journal notes that at
+//!   least every 30 seconds, and at a clean stop): the downtime does not count against it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::persist::{Entry, Journal, OpenError, Recovered};
+use super::state::State;
+use super::{Store, Work};
+use crate::config::Config;
+use crate::logging;
+use crate::model::chain::Effect;
+use crate::model::run::{DeliveryResult, StepStatus};
+use crate::model::time::Timestamp;
+use crate::registry::{BlobStore, Registry, RegistryImage};
+
+/// The error a delivery in flight at a crash is recorded with.
+pub const INTERRUPTED: &str =
+    "interrupted: hubmock stopped while this delivery was being sent; it was not sent again";
+
+/// How many journal bytes are written between two snapshots, by default.
+pub const SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Store {
+    /// A store over the data directory `dir`: its state and registry as they were, the work
+    /// they had under way queued again for the engine (see the module documentation). Fails
+    /// with an error that names the file and says what to do when the directory is locked by
+    /// another process, written by a newer hubmock, or damaged.
+    pub fn open(
+        config: Config,
+        public_url: &str,
+        dir: &Path,
+    ) -> Result<(Store, mpsc::UnboundedReceiver<Work>), OpenError> {
+        let blobs = BlobStore::at(dir.join("registry"));
+        let blob_dirs = blobs.blob_dirs().map_err(|error| OpenError::Io {
+            what: "create the registry's directory".to_owned(),
+            path: dir.join("registry"),
+            error,
+        })?;
+        let (journal, recovered) = Journal::open(dir, config.snapshot_bytes, blob_dirs)?;
+        let Recovered {
+            image,
+            entries,
+            warnings,
+            last_alive,
+        } = recovered;
+        for warning in &warnings {
+            tracing::warn!(target: logging::SERVER, "{warning}");
+        }
+        let (mut state, mut registry_image) = match image {
+            Some(image) => image.into_state(),
+            None => (State::default(), RegistryImage::default()),
+        };
+        let mut registry_changes = Vec::new();
+        for entry in entries {
+            match entry {
+                Entry::State(delta) => {
+                    if delta.reset {
+                        // A reset clears the registry too, in the same record.
+                        registry_image = RegistryImage::default();
+                        registry_changes.clear();
+                    }
+                    delta.apply(&mut state, config.delivery_log_limit);
+                }
+                Entry::Registry(change) => registry_changes.push(change),
+                Entry::Alive(_) => {}
+            }
+        }
+        state.count_pending();
+        let registry = Registry::new(blobs);
+        registry
+            .restore(registry_image, registry_changes)
+            .map_err(|problem| OpenError::Damaged {
+                path: dir.join("registry"),
+                offset: None,
+                problem,
+            })?;
+        let sink = journal.clone();
+        registry.journal_to(std::sync::Arc::new(move |change| {
+            sink.send_registry(change)
+        }));
+        let (store, queue) = Store::with_parts(config, public_url, state, registry, Some(journal));
+        store.resume_after_restart(last_alive.unwrap_or_else(Timestamp::now));
+        Ok((store, queue))
+    }
+
+    /// Takes up the work the previous process had under way (module documentation).
+    fn resume_after_restart(&self, last_alive: Timestamp) {
+        let now = Timestamp::now();
+        let _ = self.commit(|state, changes| {
+            // Deliveries in flight: interrupted.
+            for (run_id, step) in std::mem::take(&mut state.sending) {
+                let Some(run) = state.runs.get_mut(&run_id) else {
+                    continue;
+                };
+                let open = run.steps().get(step).is_some_and(|s| s.delivery.is_none());
+                if !open || !run.is_pending() {
+                    continue;
+                }
+                let event = crate::model::chain::Event::Delivered {
+                    step,
+                    result: DeliveryResult {
+                        status: None,
+                        error: Some(INTERRUPTED.to_owned()),
+                        duration_ms: 0,
+                        response_body: None,
+                    },
+                };
+                if let Ok(effects) = run.apply(event, now) {
+                    changes.run(run_id, effects);
+                }
+            }
+            // Queued deliveries go out (a step called back early is still delivered, as the
+            // chain has it); callback waits resume with the time that was left.
+            let open: Vec<u64> = state
+                .runs
+                .values()
+                .filter(|r| r.steps().iter().any(|s| s.delivery.is_none()))
+                .map(|r| r.id())
+                .collect();
+            for run_id in open {
+                let run = state.runs.get_mut(&run_id).expect("listed above");
+                let mut effects = Vec::new();
+                for step in 0..run.steps().len() {
+                    let s = &run.steps()[step];
+                    if s.delivered_at.is_some() && s.delivery.is_none() {
+                        if run.still_delivers(step) {
+                            effects.push(Effect::Deliver { step });
+                        }
+                    } else if s.status != StepStatus::AwaitingCallback {
+                        continue;
+                    } else if let Some(deadline) = s.callback_deadline {
+                        let left: Duration = deadline.since(last_alive);
+                        effects.extend(run.resume_wait(step, now.after(left)));
+                    }
+                }
+                if !effects.is_empty() {
+                    changes.run(run_id, effects);
+                }
+            }
+            Ok(())
+        });
+    }
+}
