@@ -42,6 +42,18 @@ impl Store {
         public_url: &str,
         dir: &Path,
     ) -> Result<(Store, mpsc::UnboundedReceiver<Work>), OpenError> {
+        let (state, registry, journal, last_alive) = Store::load(&config, dir)?;
+        let (store, queue) = Store::with_parts(config, public_url, state, registry, Some(journal));
+        store.resume_after_restart(last_alive.unwrap_or_else(Timestamp::now));
+        Ok((store, queue))
+    }
+
+    /// The state and registry a data directory holds, as the last process left them, and its
+    /// journal ready for more.
+    pub(crate) fn load(
+        config: &Config,
+        dir: &Path,
+    ) -> Result<(State, Registry, Journal, Option<Timestamp>), OpenError> {
         let blobs = BlobStore::at(dir.join("registry"));
         let blob_dirs = blobs.blob_dirs().map_err(|error| OpenError::Io {
             what: "create the registry's directory".to_owned(),
@@ -90,9 +102,7 @@ impl Store {
         registry.journal_to(std::sync::Arc::new(move |change| {
             sink.send_registry(change)
         }));
-        let (store, queue) = Store::with_parts(config, public_url, state, registry, Some(journal));
-        store.resume_after_restart(last_alive.unwrap_or_else(Timestamp::now));
-        Ok((store, queue))
+        Ok((state, registry, journal, last_alive))
     }
 
     /// Takes up the work the previous process had under way (module documentation).
@@ -153,3 +163,6 @@ impl Store {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
