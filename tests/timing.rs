@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use hubmock::model::time::Timestamp;
 use hubmock::{Config, Hub, PipelineSpec, PushRequest, RepoName, RunStatus, StepStatus};
 
 use crate::util::{http_response, RawReceiver};
@@ -156,4 +157,79 @@ async fn the_long_poll_answers_the_pending_run_when_its_time_is_up() {
         .await
         .unwrap();
     assert_eq!(run.status(), RunStatus::Pending);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_called_back_early_leaves_the_next_step_its_own_full_wait() {
+    let (a, b) = (answering_200().await, answering_200().await);
+    let config = Config::default().with_callback_timeout(Some(Duration::from_secs(30)));
+    let hub = PausedHub::start(config, &[a.url(), b.url()]).await;
+    let id = hub.push();
+    let run = hub
+        .hub
+        .wait_for_delivery(id, 0, Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    hub.hub
+        .callback(
+            &hub.repo,
+            &run.steps()[0].hook_id,
+            br#"{"state": "success"}"#,
+        )
+        .unwrap();
+    hub.hub
+        .wait_for_delivery(id, 1, Duration::from_secs(1))
+        .await
+        .unwrap();
+    // Step 1's deadline (30 s) passes: nothing happens, its timer is gone.
+    tokio::time::advance(Duration::from_secs(25)).await;
+    assert_eq!(hub.hub.run(id).unwrap().status(), RunStatus::Pending);
+    // Step 2 waits its own 30 s from its send.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let run = hub
+        .hub
+        .wait_for_run(id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let statuses: Vec<_> = run.steps().iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Success, StepStatus::TimedOut]);
+}
+
+/// R9 across an import: a step that awaits its callback keeps its deadline, and the importing
+/// emulator (here one with no callback timeout of its own) times it out then.
+#[tokio::test(start_paused = true)]
+async fn an_imported_step_awaiting_its_callback_times_out_at_its_deadline() {
+    let a = answering_200().await;
+    // The source's own timer is far off: only the deadline written into the state counts.
+    let config = Config::default().with_callback_timeout(Some(Duration::from_secs(3600)));
+    let source = PausedHub::start(config, &[a.url()]).await;
+    let id = source.push();
+    source
+        .hub
+        .wait_for_delivery(id, 0, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let mut state = hubmock::ApiClient::new(&source.hub.uri())
+        .export_state()
+        .await
+        .unwrap();
+    drop(source);
+    let deadline = Timestamp::now().after(Duration::from_secs(20));
+    state["runs"][0]["steps"][0]["callback_deadline"] = deadline.to_string().into();
+
+    let target = Hub::builder().on_current_runtime().start().await;
+    hubmock::ApiClient::new(&target.uri())
+        .import_state(&state)
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(15)).await;
+    assert_eq!(target.run(id).unwrap().status(), RunStatus::Pending);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let run = target
+        .wait_for_run(id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(run.status(), RunStatus::Error);
+    assert_eq!(run.steps()[0].status, StepStatus::TimedOut);
 }
