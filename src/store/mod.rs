@@ -243,6 +243,18 @@ impl Store {
         result
     }
 
+    /// Ends every long-poll (runs, deliveries, History pages) at once, each answering what it
+    /// has now as on its timeout, and keeps later ones from waiting: the server is shutting
+    /// down, and a long-poll must not hold it for its grace period.
+    pub(crate) fn stop_waiting(&self) {
+        self.shared.watchers.stopping.cancel();
+    }
+
+    /// Completes once [`Store::stop_waiting`] was called: long-polls select on it.
+    pub(crate) async fn stopped_waiting(&self) {
+        self.shared.watchers.stopping.cancelled().await;
+    }
+
     /// Arms a callback timer for every step that awaits its callback until a deadline, as the
     /// chain says ([`crate::model::run::Run::resume`]); a deadline already past times the
     /// step out at once. An import does this in its own commit; after a restart, call it once
