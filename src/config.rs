@@ -9,6 +9,11 @@ use crate::net::Timeouts;
 /// How long a request body may take by default ([`Config::body_timeout`]).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a login token is taken by default ([`Config::token_ttl`]): 10 minutes, the
+/// lifetime Docker Hub documents for the access tokens of `POST /v2/auth/token` (the older
+/// `POST /v2/users/login` documents none).
+pub const TOKEN_TTL: Duration = Duration::from_secs(600);
+
 /// The user that exists when none is configured.
 pub const DEFAULT_USER: (&str, &str) = ("hubmock", "hubmock");
 
@@ -36,6 +41,8 @@ pub struct Config {
     pub delivery_log_limit: usize,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
+    /// How long a login token is taken ([`Config::with_token_ttl`]).
+    pub token_ttl: Duration,
     /// How many runs may be pending at once; a push that would start more is refused (`503`),
     /// so no hook configuration (a receiver that pushes on every delivery, say) can grow the
     /// work without bound.
@@ -85,6 +92,7 @@ impl Default for Config {
             push_events: PushEvents::PerTag,
             delivery_log_limit: 10_000,
             shutdown_grace: Duration::from_secs(5),
+            token_ttl: TOKEN_TTL,
             max_pending_runs: 10_000,
             max_connections: default_max_connections(),
             connection_timeouts: Timeouts::default(),
@@ -166,6 +174,14 @@ impl Config {
     /// Sets how long a request body may take.
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a login token (Hub API logins, the registry's `/token`) is taken: past it,
+    /// the token is refused exactly as an unknown one (`401`), and the client logs in again.
+    /// Zero makes every token expired when issued (to test a client's handling of expiry).
+    pub fn with_token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
         self
     }
 

@@ -2,13 +2,14 @@
 //! (so a slow receiver delays only its own step), and reports the outcome back to the store.
 //! It also carries out the callback timers of R9 that the chain arms and disarms.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
 use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,8 +33,10 @@ pub const USER_AGENT: &str = concat!("hubmock/", env!("CARGO_PKG_VERSION"));
 /// endpoint as a hook URL would otherwise start runs without bound).
 pub const DELIVERY_HEADER: &str = "x-hubmock-delivery";
 
-/// Runs the engine until `cancel` fires: every queued delivery and timer gets a task on
-/// `tracker`. The engine decides nothing: the chain ([`crate::model::chain`]) said what to do.
+/// Runs the engine until `cancel` fires: every queued delivery gets a task on `tracker`; the
+/// callback timers live in the engine itself, starting with those of the state as it finds it
+/// ([`Store::resume`]). The engine decides nothing: the chain ([`crate::model::chain`]) said
+/// what to do.
 pub async fn run(
     store: Store,
     mut queue: mpsc::UnboundedReceiver<Work>,
@@ -45,12 +48,30 @@ pub async fn run(
     // connections instead of opening one socket per delivery (and running out of them), and
     // a receiver that hangs holds up only its own host's queue.
     let mut per_host: HashMap<String, Arc<Semaphore>> = HashMap::new();
-    // The armed callback timers of each pending run, disarmed when the run finishes.
-    let mut timers: HashMap<u64, Arc<CancellationToken>> = HashMap::new();
+    // Every armed callback timer, in one structure and one sleep: a timer is gone the moment
+    // its step's wait ends, so a week-long process holds one entry per step still waiting.
+    let mut timers = Timers::default();
+    let alarm = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(alarm);
+    // The state may already hold steps awaiting their callback (loaded after a restart).
+    store.resume();
     loop {
+        let next = timers.next_deadline();
+        if let Some(at) = next {
+            if alarm.deadline() != at {
+                alarm.as_mut().reset(at);
+            }
+        }
         let work = tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
+            _ = &mut alarm, if next.is_some() => {
+                for (run_id, step, hook_id) in timers.expired(Instant::now()) {
+                    store.callback_timed_out(run_id, step, &hook_id);
+                }
+                store.set_armed_timers(timers.len());
+                continue;
+            }
             next = queue.recv() => match next {
                 Some(work) => work,
                 None => return,
@@ -64,28 +85,30 @@ pub async fn run(
                 hook_id,
                 deadline,
             } => {
-                if timers.len() > 1024 {
-                    // Forget the runs no timer task waits for any more (their run was reset).
-                    timers.retain(|_, disarm| Arc::strong_count(disarm) > 1);
-                }
-                let disarmed = timers
-                    .entry(run_id)
-                    .or_insert_with(|| Arc::new(cancel.child_token()))
-                    .clone();
-                let store = store.clone();
-                let wait = deadline.since(Timestamp::now());
-                tracker.spawn(async move {
-                    tokio::select! {
-                        _ = disarmed.cancelled() => {}
-                        _ = tokio::time::sleep(wait) => store.callback_timed_out(run_id, step, &hook_id),
-                    }
-                });
+                // The deadline is wall-clock (it is kept on the step); the wait is tokio's, so
+                // tests on a paused clock move it.
+                let at = Instant::now() + deadline.since(Timestamp::now());
+                timers.arm(run_id, step, hook_id, at);
+                store.set_armed_timers(timers.len());
+                continue;
+            }
+            Work::Disarm {
+                run_id,
+                step,
+                hook_id,
+            } => {
+                timers.disarm(run_id, step, &hook_id);
+                store.set_armed_timers(timers.len());
                 continue;
             }
             Work::Finished { run_id } => {
-                if let Some(disarm) = timers.remove(&run_id) {
-                    disarm.cancel();
-                }
+                timers.finish(run_id);
+                store.set_armed_timers(timers.len());
+                continue;
+            }
+            Work::Forget => {
+                timers = Timers::default();
+                store.set_armed_timers(0);
                 continue;
             }
         };
@@ -152,6 +175,71 @@ fn log_delivery(record: &DeliveryRecord) {
         elapsed_ms = result.duration_ms,
         "{message}"
     );
+}
+
+/// The armed callback timers (R9), each named by its run, step and hook id (a reset or an
+/// import may reuse a run id), ordered by deadline so the engine sleeps until the earliest.
+#[derive(Default)]
+struct Timers {
+    /// (run, step, hook id) -> deadline.
+    by_step: BTreeMap<(u64, usize, String), Instant>,
+    /// The same timers, earliest first.
+    by_deadline: BTreeSet<(Instant, u64, usize, String)>,
+}
+
+impl Timers {
+    /// Arms the step's timer for `at`, replacing the one it had.
+    fn arm(&mut self, run_id: u64, step: usize, hook_id: String, at: Instant) {
+        if let Some(old) = self.by_step.insert((run_id, step, hook_id.clone()), at) {
+            self.by_deadline
+                .remove(&(old, run_id, step, hook_id.clone()));
+        }
+        self.by_deadline.insert((at, run_id, step, hook_id));
+    }
+
+    /// Disarms the step's timer, if it has one.
+    fn disarm(&mut self, run_id: u64, step: usize, hook_id: &str) {
+        let key = (run_id, step, hook_id.to_owned());
+        if let Some(at) = self.by_step.remove(&key) {
+            let (run_id, step, hook_id) = key;
+            self.by_deadline.remove(&(at, run_id, step, hook_id));
+        }
+    }
+
+    /// Disarms every timer of the run.
+    fn finish(&mut self, run_id: u64) {
+        let start = (run_id, 0, String::new());
+        let of_run: Vec<_> = self
+            .by_step
+            .range(start..)
+            .take_while(|((run, _, _), _)| *run == run_id)
+            .map(|((_, step, hook_id), _)| (*step, hook_id.clone()))
+            .collect();
+        for (step, hook_id) in of_run {
+            self.disarm(run_id, step, &hook_id);
+        }
+    }
+
+    /// When the earliest timer is due.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.by_deadline.first().map(|(at, ..)| *at)
+    }
+
+    /// Takes out the timers due by `now`, earliest first.
+    fn expired(&mut self, now: Instant) -> Vec<(u64, usize, String)> {
+        let mut due = Vec::new();
+        while self.by_deadline.first().is_some_and(|(at, ..)| *at <= now) {
+            let (_, run_id, step, hook_id) = self.by_deadline.pop_first().expect("checked");
+            self.by_step.remove(&(run_id, step, hook_id.clone()));
+            due.push((run_id, step, hook_id));
+        }
+        due
+    }
+
+    /// How many timers are armed.
+    fn len(&self) -> usize {
+        self.by_step.len()
+    }
 }
 
 /// Deliveries in flight to one host at most.
@@ -238,4 +326,102 @@ async fn deliver(
         },
     };
     dispatch.record(sent, headers, json, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::model::pipeline::PipelineSpec;
+    use crate::model::push::PushRequest;
+    use crate::model::repository::{RepoName, Repository};
+    use crate::model::run::RunStatus;
+    use crate::net::AcceptLoop;
+    use crate::store::WaitFor;
+
+    const SUCCESS: &[u8] = br#"{"state": "success"}"#;
+
+    #[test]
+    fn timers_come_out_earliest_first_and_go_when_disarmed() {
+        let now = Instant::now();
+        let mut timers = Timers::default();
+        timers.arm(1, 0, "a".into(), now + Duration::from_secs(30));
+        timers.arm(2, 0, "b".into(), now + Duration::from_secs(10));
+        timers.arm(2, 1, "c".into(), now + Duration::from_secs(20));
+        assert_eq!(timers.next_deadline(), Some(now + Duration::from_secs(10)));
+        // Armed again: the new deadline replaces the old one.
+        timers.arm(2, 0, "b".into(), now + Duration::from_secs(40));
+        assert_eq!(timers.len(), 3);
+        timers.disarm(2, 1, "other hook");
+        assert_eq!(
+            timers.len(),
+            3,
+            "a timer of another hook id is not this step's"
+        );
+        timers.disarm(2, 1, "c");
+        assert_eq!(timers.next_deadline(), Some(now + Duration::from_secs(30)));
+        assert_eq!(timers.expired(now + Duration::from_secs(29)), vec![]);
+        assert_eq!(
+            timers.expired(now + Duration::from_secs(60)),
+            vec![(1, 0, "a".to_owned()), (2, 0, "b".to_owned())]
+        );
+        assert_eq!(timers.len(), 0);
+        timers.arm(3, 0, "d".into(), now);
+        timers.arm(3, 1, "e".into(), now);
+        timers.arm(4, 0, "f".into(), now);
+        timers.finish(3);
+        assert_eq!(timers.expired(now), vec![(4, 0, "f".to_owned())]);
+        assert_eq!(timers.next_deadline(), None);
+    }
+
+    /// Lets the engine take the work queued so far.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_callback_disarms_its_steps_timer_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = AcceptLoop::spawn(listener, |mut stream, _| async move {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        })
+        .unwrap();
+        let hook = format!("http://{}/", receiver.address());
+        let config = Config::default().with_callback_timeout(Some(Duration::from_secs(30)));
+        let (store, queue) = Store::new(config, "http://hub");
+        let repo = RepoName::new("acme", "app").unwrap();
+        store.create_repository(Repository::new(&repo)).unwrap();
+        let spec = PipelineSpec::new("p", &[hook.as_str(), hook.as_str()]);
+        store.create_pipeline(&repo, spec, "acme").unwrap();
+        let (tracker, cancel) = (TaskTracker::new(), CancellationToken::new());
+        tokio::spawn(run(store.clone(), queue, tracker, cancel.clone()));
+
+        let id = store.push(&repo, PushRequest::default()).unwrap()[0].id();
+        let wait = Duration::from_secs(5);
+        let run_now = store.wait_for_run(id, WaitFor::Delivered(0), wait).await;
+        let hook_0 = run_now.unwrap().steps()[0].hook_id.clone();
+        settle().await;
+        assert_eq!(store.armed_timers(), 1, "step 1 awaits its callback");
+
+        // Called back early: step 1's timer goes now, not in 30 s; step 2 gets its own.
+        store.callback(&repo, &hook_0, SUCCESS).unwrap();
+        let run_now = store.wait_for_run(id, WaitFor::Delivered(1), wait).await;
+        let hook_1 = run_now.unwrap().steps()[1].hook_id.clone();
+        settle().await;
+        assert_eq!(store.armed_timers(), 1, "only step 2 awaits its callback");
+
+        store.callback(&repo, &hook_1, SUCCESS).unwrap();
+        settle().await;
+        assert_eq!(store.armed_timers(), 0, "no step awaits a callback");
+        assert_eq!(store.run(id).unwrap().status(), RunStatus::Success);
+        cancel.cancel();
+    }
 }

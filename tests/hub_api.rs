@@ -74,6 +74,53 @@ async fn login_answers_a_token_that_opens_the_api() {
 }
 
 #[tokio::test]
+async fn an_expired_token_is_refused_exactly_as_an_unknown_one() {
+    // A lifetime of zero: every token has expired by the time it is sent.
+    let config = hubmock::Config::default()
+        .with_user("acme", "pw")
+        .with_token_ttl(std::time::Duration::ZERO);
+    let hub = TestHub::with(config).await;
+    hub.repository("acme", "app").await;
+    let expired = login(&hub, "acme", "pw").await;
+    for path in ["/v2/user/", PIPELINES, "/v2/repositories/acme/app/"] {
+        let refused = hub.http.with_token(&expired).get(path).await;
+        let unknown = hub.http.with_token("garbage").get(path).await;
+        assert_eq!(refused.status.as_u16(), 401, "{refused:?}");
+        assert_eq!(refused.body, unknown.body, "{path}");
+        assert_eq!(
+            refused.headers.get("content-type"),
+            unknown.headers.get("content-type")
+        );
+    }
+    // The registry refuses it as a bearer just as it refuses a token it never issued.
+    let refused = hub.http.with_bearer(&expired).get("/v2/").await;
+    let unknown = hub.http.with_bearer("garbage").get("/v2/").await;
+    assert_eq!(refused.status.as_u16(), 401, "{refused:?}");
+    assert_eq!(refused.body, unknown.body);
+    assert_eq!(
+        refused.headers.get("www-authenticate"),
+        unknown.headers.get("www-authenticate")
+    );
+}
+
+#[tokio::test]
+async fn a_tokens_expiry_claim_is_its_lifetime_after_the_login() {
+    let hub = hub_with_acme().await;
+    let token = login(&hub, "acme", "pw").await;
+    use base64::Engine;
+    let claims = token.split('.').nth(1).unwrap();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&claims).unwrap();
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
+    assert_eq!(exp - iat, 600, "{claims}");
+}
+
+#[tokio::test]
 async fn login_with_a_wrong_password_answers_401() {
     let hub = hub_with_acme().await;
     let body = hub

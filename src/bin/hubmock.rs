@@ -110,6 +110,10 @@ struct ServeArgs {
     /// How long a step may await its callback before it times out; default: forever.
     #[arg(long, value_parser = callback_timeout)]
     callback_timeout: Option<Duration>,
+    /// How long a login token (Hub API logins, the registry's /token) is taken; past it the
+    /// token answers 401 as an unknown one would. Default 10m, as Docker Hub's access tokens.
+    #[arg(long, default_value = "10m", value_parser = longer_than_zero)]
+    token_ttl: Duration,
     /// Answer 404 to a push to an unknown repository instead of creating it (control API and
     /// registry alike).
     #[arg(long)]
@@ -451,6 +455,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .with_payload_format(args.payload_format)
         .with_delivery_timeout(args.delivery_timeout)
         .with_callback_timeout(args.callback_timeout)
+        .with_token_ttl(args.token_ttl)
         .with_implicit_repositories(!args.no_implicit_repositories)
         .with_push_events(args.push_events)
         .with_max_pending_runs(args.max_pending_runs)

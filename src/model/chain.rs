@@ -36,6 +36,11 @@ pub enum Effect {
         /// When the wait ends; also kept on the step ([`Step::callback_deadline`]).
         deadline: Timestamp,
     },
+    /// The step's wait for its callback is over (its callback came): its timer can go.
+    Disarm {
+        /// The step whose timer was armed.
+        step: usize,
+    },
     /// The run ended with this status: wake whoever waits for it and disarm its timers.
     Finished {
         /// Its final status.
@@ -277,6 +282,18 @@ impl Run {
         Some(Effect::ArmTimer { step, deadline })
     }
 
+    /// R9 after a restart or an import: a timer for every step that awaits its callback until
+    /// a deadline (a deadline already past times the step out at once). Changes nothing.
+    pub fn resume(&self) -> Vec<Effect> {
+        (0..self.steps.len())
+            .filter(|&step| self.awaits_callback(step))
+            .filter_map(|step| {
+                let deadline = self.steps[step].callback_deadline?;
+                Some(Effect::ArmTimer { step, deadline })
+            })
+            .collect()
+    }
+
     /// Whether this step has been delivered and its outcome is still open.
     fn in_progress(&self, step: usize) -> bool {
         self.is_pending()
@@ -350,6 +367,12 @@ impl Run {
         let state = callback.state;
         let s = &mut self.steps[step];
         s.callback = Some(CallbackRecord::new(callback, now));
+        // The wait is over now, whatever comes next: the step's timer goes at once rather than
+        // at its deadline.
+        let disarm = s
+            .callback_deadline
+            .is_some()
+            .then_some(Effect::Disarm { step });
         let effect = match state {
             CallbackState::Success => {
                 s.status = StepStatus::Success;
@@ -368,7 +391,7 @@ impl Run {
                 self.finish(RunStatus::Error, now)
             }
         };
-        Ok(vec![effect])
+        Ok(disarm.into_iter().chain([effect]).collect())
     }
 
     /// R9.

@@ -42,23 +42,20 @@ pub fn random_hex(n: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// How long a login token says it lives (`exp`); hubmock's tokens live until it stops, so this
-/// only keeps clients that read the claim from logging in again and again.
-const TOKEN_CLAIMED_LIFETIME: u64 = 30 * 24 * 3600;
-
 /// A new login token for `user`, shaped as Docker Hub's are: a JWT (`header.claims.signature`,
 /// base64url) whose claims say who it is for and when it was issued and expires, so a client
-/// that reads them works. The signature is 32 random bytes: the token is only ever looked up
-/// whole, never verified.
-pub fn new_token(user: &str, issued: Timestamp) -> String {
+/// that reads them works (`exp` is when the store stops taking it). The signature is 32
+/// random bytes: the token is only ever looked up whole, never verified.
+pub fn new_token(user: &str, issued: Timestamp, expires: Timestamp) -> String {
     let iat = issued.unix_whole_seconds().max(0) as u64;
+    let exp = expires.unix_whole_seconds().max(0) as u64;
     let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
     let claims = serde_json::json!({
         "iss": "hubmock",
         "sub": user,
         "username": user,
         "iat": iat,
-        "exp": iat + TOKEN_CLAIMED_LIFETIME,
+        "exp": exp,
         "jti": random_hex(16),
     });
     let mut signature = [0u8; 32];
@@ -111,18 +108,17 @@ mod tests {
 
     #[test]
     fn a_token_is_a_jwt_whose_claims_name_its_user() {
-        let token = new_token("alice", Timestamp::from_unix_seconds(1_700_000_000.0));
+        let issued = Timestamp::from_unix_seconds(1_700_000_000.0);
+        let expires = Timestamp::from_unix_seconds(1_700_000_600.0);
+        let token = new_token("alice", issued, expires);
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3, "{token}");
         let claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(claims["sub"], "alice");
         assert_eq!(claims["iat"], 1_700_000_000u64);
-        assert!(claims["exp"].as_u64().unwrap() > 1_700_000_000);
-        assert_ne!(
-            token,
-            new_token("alice", Timestamp::from_unix_seconds(1_700_000_000.0))
-        );
+        assert_eq!(claims["exp"], 1_700_000_600u64);
+        assert_ne!(token, new_token("alice", issued, expires));
     }
 
     #[test]

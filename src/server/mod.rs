@@ -112,6 +112,8 @@ pub(crate) async fn serve(
     }
     let shutdown = async {
         shutdown.await;
+        // Long-polls answer now, as on their timeout, so they do not hold the grace period.
+        store.stop_waiting();
         tracing::info!(
             target: logging::SERVER,
             "shutting down: requests and deliveries in flight may finish"

@@ -124,8 +124,8 @@ impl Store {
         })
     }
 
-    /// Waits until at least `min` recorded requests match `filter`, or `timeout` passes;
-    /// answers those that match then.
+    /// Waits until at least `min` recorded requests match `filter`, or `timeout` passes (or the
+    /// server shuts down); answers those that match then.
     pub async fn wait_for_deliveries(
         &self,
         filter: &DeliveryFilter,
@@ -133,16 +133,21 @@ impl Store {
         timeout: Duration,
     ) -> Vec<DeliveryRecord> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut stopping = false;
         loop {
             // Register before looking, so a delivery recorded in between still wakes us.
             let notified = self.shared.watchers.delivered.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let found = self.deliveries_matching(filter);
-            if found.len() >= min || tokio::time::Instant::now() >= deadline {
+            if found.len() >= min || tokio::time::Instant::now() >= deadline || stopping {
                 return found;
             }
-            let _ = tokio::time::timeout_at(deadline, notified).await;
+            // A shutdown answers what was found so far.
+            tokio::select! {
+                _ = tokio::time::timeout_at(deadline, notified) => {}
+                _ = self.stopped_waiting() => stopping = true,
+            }
         }
     }
 }

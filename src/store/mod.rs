@@ -42,6 +42,7 @@ pub use restart::{INTERRUPTED, SNAPSHOT_BYTES};
 pub use runs::{RunFilter, WaitFor};
 pub use state::MAX_ID;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
@@ -72,11 +73,23 @@ pub enum Work {
         /// When.
         deadline: Timestamp,
     },
+    /// The step's wait for its callback is over: its timer goes now.
+    Disarm {
+        /// The run.
+        run_id: u64,
+        /// The step (0-based).
+        step: usize,
+        /// The step's hook id.
+        hook_id: String,
+    },
     /// The run ended: its timers can go.
     Finished {
         /// The run.
         run_id: u64,
     },
+    /// The whole state was replaced (a reset or an import): every timer goes; the new state's
+    /// come next ([`Store::resume`]).
+    Forget,
 }
 
 /// What one commit changed, collected while the lock is held and acted on after: waiters to
@@ -216,6 +229,8 @@ struct Shared {
     registry: Registry,
     /// The data directory's journal (`--data-dir`); `None`: memory only.
     journal: Option<persist::Journal>,
+    /// How many callback timers the engine holds (set by the engine, read by tests).
+    armed_timers: AtomicUsize,
 }
 
 /// A cheap-clone handle to the emulator's state.
@@ -258,6 +273,7 @@ impl Store {
                 watchers: Watchers::default(),
                 registry,
                 journal,
+                armed_timers: AtomicUsize::new(0),
             }),
         };
         (store, rx)
@@ -350,6 +366,11 @@ impl Store {
                 journal.send(persist::Entry::State(Box::new(delta)));
             }
         }
+        if changes.retired.is_some() {
+            // The old state's timers are stale; the new state's steps get theirs.
+            let _ = self.shared.work.send(Work::Forget);
+            self.send_resume_work(&state);
+        }
         for (run_id, effects) in &changes.runs {
             for effect in effects {
                 if let Effect::Finished { .. } = effect {
@@ -382,6 +403,51 @@ impl Store {
         result
     }
 
+    /// Ends every long-poll (runs, deliveries, History pages) at once, each answering what it
+    /// has now as on its timeout, and keeps later ones from waiting: the server is shutting
+    /// down, and a long-poll must not hold it for its grace period.
+    pub(crate) fn stop_waiting(&self) {
+        self.shared.watchers.stopping.cancel();
+    }
+
+    /// Completes once [`Store::stop_waiting`] was called: long-polls select on it.
+    pub(crate) async fn stopped_waiting(&self) {
+        self.shared.watchers.stopping.cancelled().await;
+    }
+
+    /// Arms a callback timer for every step that awaits its callback until a deadline, as the
+    /// chain says ([`crate::model::run::Run::resume`]); a deadline already past times the
+    /// step out at once. An import does this in its own commit; after a restart, call it once
+    /// the state is loaded and the engine runs. Arming a step's timer again replaces it.
+    pub(crate) fn resume(&self) {
+        let state = self.lock();
+        // Sent under the lock, like every commit's work: a change after this look is ordered
+        // after these timers.
+        self.send_resume_work(&state);
+    }
+
+    fn send_resume_work(&self, state: &State) {
+        for run in state.runs.values().filter(|run| run.is_pending()) {
+            for effect in run.resume() {
+                if let Some(work) = self.work_for(state, run.id(), effect) {
+                    let _ = self.shared.work.send(work);
+                }
+            }
+        }
+    }
+
+    /// How many callback timers the engine holds now: one per step awaiting its callback until
+    /// a deadline, once the engine has caught up with its work.
+    #[cfg(test)]
+    pub(crate) fn armed_timers(&self) -> usize {
+        self.shared.armed_timers.load(Ordering::Relaxed)
+    }
+
+    /// The engine's count of its timers.
+    pub(crate) fn set_armed_timers(&self, armed: usize) {
+        self.shared.armed_timers.store(armed, Ordering::Relaxed);
+    }
+
     /// The engine's part of an effect, if it has one.
     fn work_for(&self, state: &State, run_id: u64, effect: Effect) -> Option<Work> {
         let run = state.runs.get(&run_id)?;
@@ -412,6 +478,11 @@ impl Store {
                 step,
                 hook_id: run.steps().get(step)?.hook_id.clone(),
                 deadline,
+            }),
+            Effect::Disarm { step } => Some(Work::Disarm {
+                run_id,
+                step,
+                hook_id: run.steps().get(step)?.hook_id.clone(),
             }),
             Effect::Finished { .. } => Some(Work::Finished { run_id }),
             // Answered to the engine that asked ([`Store::sending`]).

@@ -328,7 +328,8 @@ impl Store {
         })
     }
 
-    /// Waits until the run reaches `until` or `timeout` passes, then answers the run as it is.
+    /// Waits until the run reaches `until` or `timeout` passes (or the server shuts down), then
+    /// answers the run as it is.
     pub async fn wait_for_run(
         &self,
         id: u64,
@@ -336,18 +337,23 @@ impl Store {
         timeout: Duration,
     ) -> Result<Run, Error> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut stopping = false;
         loop {
             let changed = {
                 let state = self.lock();
                 let run = state.run(id)?;
-                if until.reached(run) || tokio::time::Instant::now() >= deadline {
+                if until.reached(run) || tokio::time::Instant::now() >= deadline || stopping {
                     return Ok(run.clone());
                 }
                 // Registered under the state lock: no change can slip in between.
                 self.shared.watchers.watch(id)
             };
-            // Woken on any change of the run (or dropped by a reset): look again.
-            let _ = tokio::time::timeout_at(deadline, changed).await;
+            // Woken on any change of the run (or dropped by a reset): look again. A shutdown
+            // answers the run as it is now.
+            tokio::select! {
+                _ = tokio::time::timeout_at(deadline, changed) => {}
+                _ = self.stopped_waiting() => stopping = true,
+            }
         }
     }
 }

@@ -74,7 +74,9 @@ impl Store {
         serde_json::from_str(self.export_json().get()).expect("the export is valid JSON")
     }
 
-    /// Replaces the whole state with an export. Runs awaiting a callback keep awaiting it.
+    /// Replaces the whole state with an export. Runs awaiting a callback keep awaiting it; a
+    /// step with a `callback_deadline` gets its timer back in the same commit (the commit
+    /// point resumes the timers of a replaced state, see [`Store::resume`]).
     pub fn import(&self, value: &Value) -> Result<(), Error> {
         let fresh = self.parse_snapshot(value)?;
         self.commit(|state, changes| {

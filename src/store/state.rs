@@ -11,6 +11,7 @@ use crate::model::pipeline::Pipeline;
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::Run;
 use crate::model::tag::Tag;
+use crate::model::time::Timestamp;
 
 /// A repository, its pipelines in creation order, and its tags in the order first pushed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -64,15 +65,30 @@ pub(crate) struct State {
     pub(crate) pending: usize,
     /// hook id -> (run id, step); derived from `runs`.
     pub(crate) hooks: HashMap<String, (u64, usize)>,
-    /// login token -> its user.
+    /// login token -> whose it is and until when.
     pub(crate) tokens: HashMap<String, TokenEntry>,
     /// Deliveries being POSTed (run, step): asked for by the engine, outcome not recorded yet.
     /// After a crash, these are the ones recorded as interrupted.
     pub(crate) sending: BTreeSet<(u64, usize)>,
 }
 
+/// A login token's user and its expiry: wall-clock, so it means the same after a restart.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Login {
+    pub(crate) user: String,
+    /// The token is refused from this instant on.
+    pub(crate) expires: Timestamp,
+}
+
+impl Login {
+    /// Whether the token is still taken at `now`.
+    pub(crate) fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires
+    }
+}
+
 /// What a login token stands for.
-pub(crate) type TokenEntry = String;
+pub(crate) type TokenEntry = Login;
 
 /// The largest id of any kind: 2^53 - 1, exact as a JavaScript number.
 pub const MAX_ID: u64 = (1 << 53) - 1;

@@ -1,5 +1,7 @@
 //! Who waits for what: long-polls on runs and on the deliveries log. Kept beside the state,
-//! not in it, so waking them happens after the state lock is released.
+//! not in it, so waking them happens after the state lock is released. Every long-poll also
+//! selects on `stopping`, so a server that shuts down answers them at once (with what they
+//! have, as on a timeout) instead of holding its shutdown for their wait.
 //!
 //! Lock order: a waiter registers while it holds the state lock (so no change can slip
 //! between its look and its registration); the commit point wakes after dropping the state
@@ -9,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::{oneshot, Notify};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
 pub(crate) struct Watchers {
@@ -16,6 +19,8 @@ pub(crate) struct Watchers {
     runs: Mutex<HashMap<u64, Vec<oneshot::Sender<()>>>>,
     /// Woken whenever a delivery is recorded.
     pub(crate) delivered: Notify,
+    /// Cancelled when the server starts shutting down: long-polls stop waiting.
+    pub(crate) stopping: CancellationToken,
 }
 
 impl Watchers {

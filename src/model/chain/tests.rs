@@ -381,3 +381,54 @@ fn a_push_starts_one_run_per_pipeline_in_order() {
 fn made_up_id() -> String {
     "0".repeat(64)
 }
+
+fn timed_send(step: usize) -> Event<'static> {
+    Event::Sending {
+        step,
+        callback_timeout: Some(std::time::Duration::from_secs(30)),
+    }
+}
+
+#[test]
+fn a_callback_disarms_its_steps_timer_before_the_next_step_is_delivered() {
+    let (mut run, _) = start(2, true);
+    let now = Timestamp::now();
+    run.apply(timed_send(0), now).unwrap();
+    assert_eq!(
+        run.apply(callback(0, SUCCESS), now),
+        Ok(vec![
+            Effect::Disarm { step: 0 },
+            Effect::Deliver { step: 1 }
+        ])
+    );
+    run.apply(timed_send(1), now).unwrap();
+    assert_eq!(
+        run.apply(callback(1, SUCCESS), now),
+        Ok(vec![
+            Effect::Disarm { step: 1 },
+            Effect::Finished {
+                status: RunStatus::Success
+            }
+        ])
+    );
+    // A step called back before it was sent has no timer to disarm.
+    let (mut early, _) = start(2, true);
+    assert_eq!(
+        early.apply(callback(0, SUCCESS), now),
+        Ok(vec![Effect::Deliver { step: 1 }])
+    );
+}
+
+#[test]
+fn resuming_arms_a_timer_for_each_step_awaiting_its_callback_until_a_deadline() {
+    let (mut run, _) = start(2, true);
+    let now = Timestamp::now();
+    assert_eq!(run.resume(), vec![], "step 1 is not sent yet: no deadline");
+    run.apply(timed_send(0), now).unwrap();
+    let deadline = now.after(std::time::Duration::from_secs(30));
+    assert_eq!(run.resume(), vec![Effect::ArmTimer { step: 0, deadline }]);
+    run.apply(callback(0, SUCCESS), now).unwrap();
+    assert_eq!(run.resume(), vec![], "step 1 is delivered but not sent");
+    run.apply(callback(1, SUCCESS), now).unwrap();
+    assert_eq!(run.resume(), vec![], "the run is over");
+}

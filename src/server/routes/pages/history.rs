@@ -17,8 +17,8 @@ use crate::store::Store;
 const LIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// History: a page of runs; with `?live=VERSION`, a long-poll that answers the page once it
-/// differs from that version (`204` after [`LIVE_WAIT`] if it never does); a posted "send
-/// callback" form.
+/// differs from that version (`204` after [`LIVE_WAIT`] if it never does, or at once when the
+/// server shuts down); a posted "send callback" form.
 pub(super) async fn answer(
     store: &Store,
     req: &Req,
@@ -39,8 +39,14 @@ pub(super) async fn answer(
         let (markup, version) = history::page(&page, number, None, &[], nonce);
         match (live, wakeup) {
             (Some(seen), Some(wakeup)) if seen == version => {
-                if tokio::time::timeout_at(deadline, wakeup).await.is_err() {
-                    return Ok(empty(StatusCode::NO_CONTENT));
+                // Past the wait, or the server shutting down: nothing new, the script asks again.
+                tokio::select! {
+                    woken = tokio::time::timeout_at(deadline, wakeup) => {
+                        if woken.is_err() {
+                            return Ok(empty(StatusCode::NO_CONTENT));
+                        }
+                    }
+                    _ = store.stopped_waiting() => return Ok(empty(StatusCode::NO_CONTENT)),
                 }
             }
             _ => return Ok(html_response(StatusCode::OK, markup, nonce)),

@@ -18,10 +18,6 @@ use crate::model::time::Timestamp;
 use crate::registry::RegistryError;
 use crate::store::Store;
 
-/// How long clients are told a token lasts; hubmock's tokens last until a restart, and
-/// clients simply ask again when this runs out.
-const EXPIRES_IN: u64 = 3600;
-
 /// `GET|POST /token`
 pub(in crate::server) fn token(store: &Store, req: &Req) -> HttpResponse {
     match issue(store, req) {
@@ -38,15 +34,18 @@ fn issue(store: &Store, req: &Req) -> Result<HttpResponse, RegistryError> {
     };
     let token = match credentials {
         None => ANONYMOUS_TOKEN.to_owned(),
-        Some(Credentials::Token(token)) => token,
+        // A refresh: a new token (with a new expiry) for the user the live one names.
+        Some(Credentials::Refresh(user)) => store.issue_token(&user, Timestamp::now()),
         Some(Credentials::Password(user, password)) => {
             store.login(&user, &password).ok_or_else(wrong_password)?
         }
     };
+    // What the store takes it for (`--token-ttl`); clients ask again when it runs out.
+    let expires_in = store.config().token_ttl.as_secs();
     let mut body = json!({
         "token": token,
         "access_token": token,
-        "expires_in": EXPIRES_IN,
+        "expires_in": expires_in,
         "issued_at": Timestamp::now().to_string(),
     });
     if req.method == Method::POST && token != ANONYMOUS_TOKEN {
@@ -57,8 +56,8 @@ fn issue(store: &Store, req: &Req) -> Result<HttpResponse, RegistryError> {
 
 enum Credentials {
     Password(String, String),
-    /// A token hubmock issued before (an OAuth2 refresh).
-    Token(String),
+    /// A live token hubmock issued before (an OAuth2 refresh): the user it names.
+    Refresh(String),
 }
 
 fn wrong_password() -> RegistryError {
@@ -113,14 +112,15 @@ fn form_credentials(store: &Store, req: &Req) -> Result<Option<Credentials>, Reg
         },
         Some("refresh_token") => {
             let token = field("refresh_token").unwrap_or_default();
-            if store.user_of(&token).is_some() {
-                Ok(Some(Credentials::Token(token)))
-            } else {
-                Err(RegistryError::Unauthorized {
-                    message: "the refresh token is not one this hubmock issued".to_owned(),
+            match store.user_of(&token) {
+                Some(user) => Ok(Some(Credentials::Refresh(user))),
+                None => Err(RegistryError::Unauthorized {
+                    message: "the refresh token is not one this hubmock issued, or it expired \
+                              (--token-ttl): log in again with a password"
+                        .to_owned(),
                     scope: None,
                     invalid_token: true,
-                })
+                }),
             }
         }
         None => basic_credentials(req),
