@@ -32,25 +32,88 @@ use crate::config::Config;
 use crate::delivery;
 use crate::logging;
 use crate::net;
+use crate::seed::{self, Applied};
 use crate::store::{Store, Work};
+use crate::yaml::FileError;
 
 /// The URL a listener serves, e.g. `http://127.0.0.1:5555`.
 pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
     Ok(format!("http://{}", listener.local_addr()?))
 }
 
-/// Serves `listener` with a fresh state until `shutdown` completes.
+/// Serves `listener` with a fresh state (seeded from [`Config::seed`], if any) until
+/// `shutdown` completes. A seed file that cannot be applied is an
+/// [`io::ErrorKind::InvalidInput`] error; [`prepare`] returns it as it is.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let prepared = prepare(listener, config)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+    prepared.serve(shutdown).await
+}
+
+/// A server whose state is made, and seeded, but that accepts nothing yet (connections wait
+/// in the listener's backlog): `hubmock serve` prepares, prints its listening line, then
+/// serves, so the seed is in place before the first request is read.
+pub struct Prepared {
+    listener: TcpListener,
+    store: Store,
+    queue: mpsc::UnboundedReceiver<Work>,
+    seeded: Option<Applied>,
+}
+
+/// Makes the state for `config` and applies its seed file ([`Config::with_seed`]); an error
+/// names the file, line and column of what could not be applied.
+pub fn prepare(listener: TcpListener, config: Config) -> Result<Prepared, FileError> {
     let public_url = match &config.public_url {
         Some(url) => url.clone(),
-        None => listening_url(&listener)?,
+        None => listening_url(&listener)
+            .map_err(|err| FileError::whole("listener", format!("no local address: {err}")))?,
     };
-    let (store, queue) = Store::new(config, &public_url);
-    serve(listener, store, queue, shutdown).await
+    let (store, queue, seeded) = seeded_store(config, &public_url)?;
+    Ok(Prepared {
+        listener,
+        store,
+        queue,
+        seeded,
+    })
+}
+
+impl Prepared {
+    /// What the seed file created and left alone; `None` without a seed file.
+    pub fn seeded(&self) -> Option<&Applied> {
+        self.seeded.as_ref()
+    }
+
+    /// Serves until `shutdown` completes (see [`run`]).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        serve(self.listener, self.store, self.queue, shutdown).await
+    }
+}
+
+/// A fresh store for `config` with its seed file applied: the file's users were joined to the
+/// configured ones by [`Config::effective_users`]; its repositories and pipelines are created
+/// here, through [`seed::apply`], before anything can reach the store. Logs what it did.
+pub(crate) fn seeded_store(
+    config: Config,
+    public_url: &str,
+) -> Result<(Store, mpsc::UnboundedReceiver<Work>, Option<Applied>), FileError> {
+    let seed = config.seed.clone();
+    if let Some(seed) = &seed {
+        seed.check_with(&config)?;
+    }
+    let (store, queue) = Store::new(config, public_url);
+    let seeded = match &seed {
+        Some(seed) => {
+            let applied = seed::apply(&store, seed)?;
+            tracing::info!(target: logging::SERVER, "seed file applied: {applied}");
+            Some(applied)
+        }
+        None => None,
+    };
+    Ok((store, queue, seeded))
 }
 
 /// Serves `listener` over an existing store (whose engine work arrives on `queue`) until
