@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hubmock::net::{serve_http, AcceptLoop, Timeouts};
-use hubmock::server::Emulator;
 use hubmock::Config;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -91,9 +90,9 @@ async fn measure(n: usize, data_dir: Option<&std::path::Path>) -> (f64, f64) {
     if let Some(dir) = data_dir {
         config = config.with_data_dir(dir);
     }
-    let emulator = Emulator::open(config, &uri).unwrap();
+    let prepared = hubmock::server::prepare(listener, config).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(emulator.serve(listener, async {
+    let serving = tokio::spawn(prepared.serve(async {
         let _ = stopped.await;
     }));
     let client: HttpClient = Client::builder(TokioExecutor::new())

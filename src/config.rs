@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::model::format::PayloadFormat;
 use crate::model::tag::PushEvents;
 use crate::net::Timeouts;
+use crate::seed::SeedFile;
 
 /// How long a request body may take by default ([`Config::body_timeout`]).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +65,10 @@ pub struct Config {
     pub data_dir: Option<std::path::PathBuf>,
     /// How many journal bytes are written between two snapshots of a data directory.
     pub snapshot_bytes: u64,
+    /// A seed file applied when the emulator starts, before it accepts a request: its users
+    /// join [`Config::users`], its repositories and pipelines are created when missing. See
+    /// [`Config::with_seed`].
+    pub seed: Option<SeedFile>,
 }
 
 /// The default connection cap: half the process's open-file limit (the other half is left to
@@ -100,6 +105,7 @@ impl Default for Config {
             control_token: None,
             data_dir: None,
             snapshot_bytes: crate::store::SNAPSHOT_BYTES,
+            seed: None,
         }
     }
 }
@@ -202,12 +208,18 @@ impl Config {
         self
     }
 
-    /// The users in force: the configured ones, or the default `hubmock`/`hubmock`.
+    /// Starts the emulator from a seed file (`serve --config FILE`): its users join the
+    /// configured ones (the same name with another password is refused when the emulator
+    /// starts), and its repositories and pipelines are created before the first request is
+    /// accepted, each only when one of its name is missing.
+    pub fn with_seed(mut self, seed: SeedFile) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The users in force: the configured ones and the seed file's, or the default
+    /// `hubmock`/`hubmock` when neither names one.
     pub fn effective_users(&self) -> Vec<(String, String)> {
-        if self.users.is_empty() {
-            vec![(DEFAULT_USER.0.to_owned(), DEFAULT_USER.1.to_owned())]
-        } else {
-            self.users.clone()
-        }
+        crate::seed::joined_users(&self.users, self.seed.as_ref())
     }
 }

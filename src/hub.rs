@@ -20,7 +20,9 @@ use crate::model::run::{Run, RunStatus};
 use crate::model::tag::{Tag, TagRecord};
 use crate::registry::push::{ImagePush, Platform, PushClient, PushError, PushedManifest};
 use crate::registry::RegistryName;
+use crate::seed::{Applied, SeedFile};
 use crate::store::{DeliveryRecord, RunFilter, Store, WaitFor};
+use crate::yaml::FileError;
 
 /// A running emulator on a random local port. Dropping it shuts the server down and checks
 /// its [`Expectation`]s.
@@ -86,6 +88,31 @@ impl HubBuilder {
         self
     }
 
+    /// Starts from a seed file: its users join the configured ones, and its repositories and
+    /// pipelines are created before [`HubBuilder::start`] returns; `start` panics, with the
+    /// file, line and column, if the file cannot be applied (a user given twice with two
+    /// passwords, a pipeline in a namespace without a user).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let seed = hubmock::SeedFile::parse(
+    ///     "repositories: [{namespace: hubmock, name: app}]\n\
+    ///      pipelines: [{repository: hubmock/app, name: deploy, \
+    ///                   webhooks: [{name: d, hook_url: \"http://127.0.0.1:9/\"}]}]\n",
+    ///     "seed.yaml",
+    /// )
+    /// .unwrap();
+    /// let hub = hubmock::Hub::builder().seed(seed).start().await;
+    /// let repo = hubmock::RepoName::new("hubmock", "app").unwrap();
+    /// assert_eq!(hub.pipelines(&repo).unwrap()[0].name, "deploy");
+    /// # }
+    /// ```
+    pub fn seed(mut self, seed: SeedFile) -> Self {
+        self.config.seed = Some(seed);
+        self
+    }
+
     /// Runs the emulator on the caller's runtime instead of a thread of its own, so that a
     /// test on tokio's paused clock (`#[tokio::test(start_paused = true)]`) moves its timers.
     pub fn on_current_runtime(mut self) -> Self {
@@ -114,7 +141,8 @@ impl HubBuilder {
             shutdown_grace: Duration::from_millis(100),
             ..self.config
         };
-        let (store, queue) = Store::new(config, &public_url);
+        let (store, queue, _) = crate::server::seeded_store(config, &public_url)
+            .unwrap_or_else(|err| panic!("hubmock cannot start: {err}"));
         let (shutdown, stopped) = oneshot::channel::<()>();
         let serve = {
             let store = store.clone();
@@ -203,6 +231,18 @@ impl Hub {
     ) -> Result<Pipeline, Error> {
         self.store
             .create_pipeline(repository, spec, &repository.namespace)
+    }
+
+    /// A repository's webhook pipelines, in creation order.
+    pub fn pipelines(&self, repository: &RepoName) -> Result<Vec<Pipeline>, Error> {
+        self.store.pipelines(repository)
+    }
+
+    /// Applies a seed file now, as [`HubBuilder::seed`] does at start: what it declares is
+    /// created when missing and left alone when present; the answer says which. Its users
+    /// must be users of this hub already (users are fixed at start).
+    pub fn apply_seed(&self, seed: &SeedFile) -> Result<Applied, FileError> {
+        crate::seed::apply(&self.store, seed)
     }
 
     /// Deletes a webhook pipeline, cancelling its pending runs.

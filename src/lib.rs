@@ -46,6 +46,10 @@
 //! - [`client`]: the outbound HTTP client the engine and the scenario runner share.
 //! - [`net`]: the one accept loop behind every listener (server, receivers, tests).
 //! - [`scenario`]: YAML scenarios: format, loader, runner, reports.
+//! - [`seed`]: seed files (`serve --config`): users, repositories and pipelines an emulator
+//!   starts with, checked with the Hub API's own validators and applied through the store.
+//! - `yaml` (private): what both YAML loaders share; its [`FileError`] names file, line and
+//!   column.
 //! - [`fuzz_receiver`]: `hubmock fuzz-receiver`, generated payloads against a user's receiver.
 //! - `fuzzing` (with the `fuzzing` feature): the bodies of the cargo-fuzz targets in `fuzz/`.
 //! - `logging` (private): what the library logs, as `tracing` events (requests, deliveries,
@@ -72,8 +76,10 @@ pub mod model;
 pub mod net;
 pub mod registry;
 pub mod scenario;
+pub mod seed;
 pub mod server;
 mod store;
+mod yaml;
 
 /// The README's examples, compiled and run with the crate's doctests so they cannot drift.
 #[cfg(doctest)]
@@ -92,5 +98,7 @@ pub use model::push::{PushEvent, PushRequest};
 pub use model::repository::{RepoName, Repository};
 pub use model::run::{Run, RunStatus, Step, StepStatus};
 pub use model::tag::{PlatformImage, PushEvents, Tag, TagImage, TagPush, TagRecord};
+pub use seed::{Applied, SeedFile};
 pub use server::wire::PipelineView;
 pub use store::{DeliveryFilter, DeliveryRecord, OpenError, RunFilter, INTERRUPTED, MAX_ID};
+pub use yaml::FileError;

@@ -11,9 +11,9 @@ use crate::util::{Http, WAIT};
 
 /// A running `hubmock serve`, killed when dropped. Its stderr (the log) is read as it comes,
 /// so the process never blocks on a full pipe and a test can wait for a line.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: Arc<Log>,
 }
 
@@ -63,7 +63,7 @@ impl Log {
 }
 
 impl Serve {
-    fn start(args: &[&str]) -> Serve {
+    pub(crate) fn start(args: &[&str]) -> Serve {
         Serve::start_with_env(args, &[])
     }
 
@@ -113,7 +113,7 @@ impl Serve {
     }
 
     /// The first log line for which `found` holds, once it has been written.
-    fn wait_for_line(&self, what: &str, found: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for_line(&self, what: &str, found: impl Fn(&str) -> bool) -> String {
         let lines = self
             .log
             .wait_until(what, |lines, _| lines.iter().any(|l| found(l)));
@@ -121,7 +121,7 @@ impl Serve {
     }
 
     /// Stops the server (SIGTERM, which must exit 0) and answers its whole log.
-    fn stopped(self) -> Vec<String> {
+    pub(crate) fn stopped(self) -> Vec<String> {
         let log = self.log.clone();
         assert_eq!(self.stop_with("TERM").code(), Some(0));
         log.wait_until("end", |_, ended| ended)
@@ -599,7 +599,7 @@ steps:
   - expect_run: { pipeline: p, status: success }
 ";
 
-fn hubmock(args: &[&str]) -> std::process::Output {
+pub(crate) fn hubmock(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hubmock"))
         .args(args)
         .output()

@@ -21,4 +21,5 @@ mod payload;
 mod props;
 mod registry;
 mod scenarios;
+mod seed;
 mod timing;

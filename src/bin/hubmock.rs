@@ -21,11 +21,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the emulated Hub API, callbacks and the control API on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run YAML scenarios (files or folders), each against its own emulator.
     /// Exit 0 when all pass, 1 when any fails, 2 when a file is invalid.
     Run(RunArgs),
-    /// Check YAML scenarios without running them. Exit 0 when all are valid, 2 otherwise.
+    /// Check YAML scenarios, and with --config a seed file, without running or serving
+    /// anything. Exit 0 when all are valid, 2 otherwise.
     Check(CheckArgs),
     /// Send generated Docker Hub payloads to a webhook receiver and check that it answers
     /// (and, with --expect-callback, calls back) as Docker Hub expects. Exit 0 when every case
@@ -78,8 +79,15 @@ struct RunArgs {
 #[derive(Args)]
 struct CheckArgs {
     /// Scenario files, or folders of *.yaml files.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "config", value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// A seed file for `serve --config`, checked as `serve` would read it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The users `serve` will be given (repeatable), so that the seed file's users and
+    /// pipelines' namespaces are checked against them as `serve` would.
+    #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user, requires = "config")]
+    users: Vec<(String, String)>,
 }
 
 #[derive(Args)]
@@ -98,6 +106,11 @@ struct ServeArgs {
     /// Without any, the user hubmock/hubmock exists.
     #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
     users: Vec<(String, String)>,
+    /// A seed file (YAML): users, repositories and webhook pipelines to start with. Its users
+    /// join the --user ones; its repositories and pipelines are created before the first
+    /// request when missing, and left alone when present.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Let every Hub API and registry request through without credentials.
     #[arg(long)]
     no_auth: bool,
@@ -301,7 +314,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         _ => install_log("warn", LogFormat::Text)?,
     }
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Run(args) => run_scenarios(args),
         Command::Check(args) => check_scenarios(args),
         Command::FuzzReceiver(args) => fuzz_receiver(args),
@@ -341,13 +354,48 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>, ExitCode> {
 }
 
 fn check_scenarios(args: CheckArgs) -> Result<ExitCode, String> {
-    match load_all(&args.paths) {
-        Ok(loaded) => {
-            println!("{} scenario file(s) valid", loaded.len());
-            Ok(ExitCode::SUCCESS)
+    let mut valid = true;
+    if let Some(path) = &args.config {
+        let mut config = Config::default();
+        for (name, password) in args.users {
+            config = config.with_user(name, password);
         }
-        Err(code) => Ok(code),
+        match load_seed(path, config) {
+            Ok(config) => {
+                let seed = config.seed.as_ref().expect("just set");
+                println!(
+                    "seed file '{}' valid: users {}, repositories {}, pipelines {}",
+                    path.display(),
+                    seed.users().count(),
+                    seed.repositories().count(),
+                    seed.pipelines().count()
+                );
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                valid = false;
+            }
+        }
     }
+    if !args.paths.is_empty() {
+        match load_all(&args.paths) {
+            Ok(loaded) => println!("{} scenario file(s) valid", loaded.len()),
+            Err(_) => valid = false,
+        }
+    }
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Reads the seed file at `path` and checks it against `config`'s users, as `serve` does
+/// before it binds; answers `config` with the seed.
+fn load_seed(path: &std::path::Path, config: Config) -> Result<Config, hubmock::FileError> {
+    let seed = hubmock::SeedFile::load(path)?;
+    seed.check_with(&config)?;
+    Ok(config.with_seed(seed))
 }
 
 fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
@@ -482,6 +530,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     for (name, password) in args.users {
         config = config.with_user(name, password);
     }
+    if let Some(path) = &args.config {
+        // Checked before binding: a bad file costs no port.
+        config = load_seed(path, config).map_err(|err| err.to_string())?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -505,9 +557,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                  'Authorization: Bearer <token>'."
             );
         }
-        let public_url = config.public_url.clone().unwrap_or_else(|| url.clone());
-        let emulator =
-            hubmock::server::Emulator::open(config, &public_url).map_err(|err| err.to_string())?;
+        // The state, seeded, before the line: a harness may call as soon as it has read it.
+        let prepared = hubmock::server::prepare(listener, config).map_err(|err| err.to_string())?;
         // Before the line: a harness may signal as soon as it has read it.
         let stop = StopSignals::install()?;
         {
@@ -516,8 +567,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 .and_then(|()| stdout.flush())
                 .map_err(|err| format!("could not write to stdout: {err}"))?;
         }
-        emulator
-            .serve(listener, stop.received())
+        prepared
+            .serve(stop.received())
             .await
             .map_err(|err| format!("server error: {err}"))
     })?;

@@ -2,7 +2,6 @@
 //! refer to each other, status words), each error pointing at its file, line and column.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::expect::PushedDigests;
@@ -12,34 +11,10 @@ use crate::model::repository::RepoName;
 use crate::model::tag::check_tag;
 use crate::registry::push::Platform;
 use crate::registry::RegistryName;
+use crate::yaml::{self, did_you_mean, FileError};
 
-/// A scenario file that cannot be run, and where.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The file.
-    pub file: String,
-    /// 1-based line, when known.
-    pub line: Option<u32>,
-    /// 1-based column, when known.
-    pub column: Option<u32>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
+/// A scenario file that cannot be run, and where (the error every YAML file of hubmock's gives).
+pub type ScenarioError = FileError;
 
 /// A parsed, checked scenario and the file it came from.
 #[derive(Clone, Debug)]
@@ -54,35 +29,14 @@ const CALLBACK_STATES: &[&str] = &["success", "failure", "error"];
 
 /// Reads and checks one file.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
-        file: file.clone(),
-        line: None,
-        column: None,
-        message: format!("cannot read the file: {err}"),
-    })?;
+    let (file, text) = yaml::read(path)?;
     let scenario = parse(&text, &file)?;
     Ok(Loaded { file, scenario })
 }
 
 /// Parses and checks scenario text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|err| {
-        let location = err.location();
-        let message = err.without_snippet().to_string();
-        // "line 3 column 5: unknown field ..." -> the location goes in front, once.
-        let message = match message.split_once(": ") {
-            Some((head, rest)) if head.starts_with("line ") => rest.to_owned(),
-            _ => message,
-        };
-        let message = message.trim_start_matches("error: ").to_owned();
-        ScenarioError {
-            file: file.to_owned(),
-            line: location.map(|l| l.line() as u32),
-            column: location.map(|l| l.column() as u32),
-            message: with_suggestion(&message),
-        }
-    })?;
+    let scenario: Scenario = yaml::from_str(text, file)?;
     check(&scenario, text, file)?;
     Ok(scenario)
 }
@@ -119,57 +73,6 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(files)
 }
 
-/// Adds "did you mean `x`?" to serde's unknown-key messages.
-fn with_suggestion(message: &str) -> String {
-    let unknown = ["unknown field `", "unknown variant `"]
-        .iter()
-        .find_map(|prefix| message.split_once(prefix).map(|(_, rest)| rest));
-    let Some(rest) = unknown else {
-        return message.to_owned();
-    };
-    let Some((word, rest)) = rest.split_once('`') else {
-        return message.to_owned();
-    };
-    let candidates: Vec<&str> = rest
-        .split_once("expected one of ")
-        .or_else(|| rest.split_once("expected "))
-        .map(|(_, list)| {
-            list.split(", ")
-                .map(|c| c.trim().trim_matches('`'))
-                .collect()
-        })
-        .unwrap_or_default();
-    match nearest(word, &candidates) {
-        Some(best) => format!("{message}; did you mean `{best}`?"),
-        None => message.to_owned(),
-    }
-}
-
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
-fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
-}
-
 /// The line of the first top-level `key:` in the text.
 fn key_line(text: &str, key: &str) -> Option<u32> {
     text.lines()
@@ -192,9 +95,7 @@ fn one_of(what: &str, word: &str, allowed: &[&str]) -> Result<(), String> {
     if allowed.contains(&word) {
         return Ok(());
     }
-    let hint = nearest(word, allowed)
-        .map(|best| format!("; did you mean `{best}`?"))
-        .unwrap_or_default();
+    let hint = did_you_mean(word, allowed);
     Err(format!(
         "{what} `{word}` is not one of {}{hint}",
         allowed.join(", ")
@@ -321,9 +222,7 @@ fn check_known(kind: &str, name: &str, known: &[&str]) -> Result<(), String> {
     if known.contains(&name) {
         return Ok(());
     }
-    let hint = nearest(name, known)
-        .map(|best| format!("; did you mean `{best}`?"))
-        .unwrap_or_default();
+    let hint = did_you_mean(name, known);
     let listed = if known.is_empty() {
         "none".to_owned()
     } else {

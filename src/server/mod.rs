@@ -32,59 +32,129 @@ use crate::config::Config;
 use crate::delivery;
 use crate::logging;
 use crate::net;
+use crate::seed::{self, Applied};
 use crate::store::{Store, Work};
+use crate::yaml::FileError;
 
 /// The URL a listener serves, e.g. `http://127.0.0.1:5555`.
 pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
     Ok(format!("http://{}", listener.local_addr()?))
 }
 
-/// Serves `listener` with a fresh state until `shutdown` completes.
+/// Serves `listener` with a fresh state (seeded from [`Config::seed`], if any) until
+/// `shutdown` completes. A seed file that cannot be applied is an
+/// [`io::ErrorKind::InvalidInput`] error; [`prepare`] returns it as it is.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let public_url = match &config.public_url {
-        Some(url) => url.clone(),
-        None => listening_url(&listener)?,
-    };
-    Emulator::open(config, &public_url)
-        .map_err(io::Error::other)?
-        .serve(listener, shutdown)
-        .await
+    let prepared = prepare(listener, config)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+    prepared.serve(shutdown).await
 }
 
-/// An emulator's state, opened (from `--data-dir`, or empty) and not served yet: the binary
-/// opens it before it prints its listening line, so that a locked or damaged data directory
-/// is reported before anyone is told to connect.
-pub struct Emulator {
+/// A server whose state is made, and seeded, but that accepts nothing yet (connections wait
+/// in the listener's backlog): `hubmock serve` prepares, prints its listening line, then
+/// serves, so the seed is in place before the first request is read.
+pub struct Prepared {
+    listener: TcpListener,
     store: Store,
     queue: mpsc::UnboundedReceiver<Work>,
+    seeded: Option<Applied>,
 }
 
-impl Emulator {
-    /// Opens the state [`Config::data_dir`] names (see
-    /// [`crate::store::Store::open`] in the architecture notes), or a fresh one in memory.
-    pub fn open(config: Config, public_url: &str) -> Result<Emulator, crate::OpenError> {
-        let (store, queue) = match config.data_dir.clone() {
-            Some(dir) => Store::open(config, public_url, &dir)?,
-            None => Store::new(config, public_url),
-        };
-        Ok(Emulator { store, queue })
+/// Makes the state for `config` and applies its seed file ([`Config::with_seed`]); an error
+/// names the file, line and column of what could not be applied.
+pub fn prepare(listener: TcpListener, config: Config) -> Result<Prepared, StartError> {
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => listening_url(&listener)
+            .map_err(|err| FileError::whole("listener", format!("no local address: {err}")))?,
+    };
+    let (store, queue, seeded) = seeded_store(config, &public_url)?;
+    Ok(Prepared {
+        listener,
+        store,
+        queue,
+        seeded,
+    })
+}
+
+impl Prepared {
+    /// What the seed file created and left alone; `None` without a seed file.
+    pub fn seeded(&self) -> Option<&Applied> {
+        self.seeded.as_ref()
     }
 
-    /// Serves `listener` until `shutdown` completes, then writes what the journal has queued.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
-    ) -> io::Result<()> {
+    /// Serves until `shutdown` completes (see [`run`]), then writes what the journal of a
+    /// data directory has queued and notes a clean stop.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let store = self.store.clone();
-        let served = serve(listener, self.store, self.queue, shutdown).await;
+        let served = serve(self.listener, self.store, self.queue, shutdown).await;
         store.close();
         served
     }
+}
+
+/// Why an emulator could not start: its seed file, or its data directory.
+#[derive(Debug)]
+pub enum StartError {
+    /// The seed file cannot be applied (file, line, column).
+    Seed(FileError),
+    /// The data directory cannot be used (locked, newer, damaged: the message names the file).
+    DataDir(crate::OpenError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Seed(err) => err.fmt(f),
+            StartError::DataDir(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<FileError> for StartError {
+    fn from(err: FileError) -> Self {
+        StartError::Seed(err)
+    }
+}
+
+impl From<crate::OpenError> for StartError {
+    fn from(err: crate::OpenError) -> Self {
+        StartError::DataDir(err)
+    }
+}
+
+/// The store for `config` (opened from its data directory, or fresh) with its seed file
+/// applied: the file's users were joined to the configured ones by
+/// [`Config::effective_users`]; its repositories and pipelines are created here, through
+/// [`seed::apply`], before anything can reach the store, when missing (with a data directory,
+/// what an earlier run created, or a user changed, is left alone). Logs what it did.
+pub(crate) fn seeded_store(
+    config: Config,
+    public_url: &str,
+) -> Result<(Store, mpsc::UnboundedReceiver<Work>, Option<Applied>), StartError> {
+    let seed = config.seed.clone();
+    if let Some(seed) = &seed {
+        seed.check_with(&config)?;
+    }
+    let (store, queue) = match config.data_dir.clone() {
+        Some(dir) => Store::open(config, public_url, &dir)?,
+        None => Store::new(config, public_url),
+    };
+    let seeded = match &seed {
+        Some(seed) => {
+            let applied = seed::apply(&store, seed)?;
+            tracing::info!(target: logging::SERVER, "seed file applied: {applied}");
+            Some(applied)
+        }
+        None => None,
+    };
+    Ok((store, queue, seeded))
 }
 
 /// Serves `listener` over an existing store (whose engine work arrives on `queue`) until
