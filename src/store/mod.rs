@@ -20,7 +20,8 @@
 //! change (the chain rules live in [`crate::model::chain`]; the store only applies their
 //! effects), turns the chain's effects into [`Work`] for the delivery engine, lets go of the
 //! lock, and then wakes whoever waits. The lock is never held across an `.await`, and nothing
-//! is serialised under it. Persistence will hook in at the same door.
+//! is serialised under it. Persistence (`persist/`, `restart.rs`) hooks in at the same door:
+//! with `--data-dir`, `commit` sends what the change touched to the journal under the lock.
 
 mod auth;
 mod catalog;
@@ -95,7 +96,7 @@ pub enum Work {
 /// What one commit changed, collected while the lock is held and acted on after: waiters to
 /// wake, work for the engine, and (with `--data-dir`) what the journal records. **Every
 /// change of the state is named here**, or it would not survive a restart; the journal's
-/// round-trip tests (`tests/persistence.rs`) replay a journal and compare it with the live
+/// round-trip property test (`restart/tests.rs`) replays a journal and compare it with the live
 /// state to catch a change that is not.
 #[derive(Default)]
 pub(crate) struct Changes {
