@@ -340,7 +340,8 @@ impl Hub {
 
     /// A pipeline's runs, newest first.
     pub fn history(&self, repository: &RepoName, slug: &str) -> Result<Vec<Run>, Error> {
-        self.store.history(repository, slug)
+        let runs = self.store.history(repository, slug)?;
+        Ok(runs.iter().map(|run| Run::clone(run)).collect())
     }
 
     /// A run as it is now.
@@ -369,7 +370,11 @@ impl Hub {
 
     /// Runs, newest first.
     pub fn runs(&self, filter: &RunFilter) -> Vec<Run> {
-        self.store.runs(filter)
+        self.store
+            .runs(filter)
+            .iter()
+            .map(|run| Run::clone(run))
+            .collect()
     }
 
     /// Every outbound request, oldest first.
@@ -683,12 +688,13 @@ impl RegistryPush<'_> {
             repository: Some(repo),
             ..RunFilter::default()
         };
-        let before = store.runs(&filter).first().map_or(0, Run::id);
+        let before = store.runs(&filter).first().map_or(0, |run| run.id());
         let pushed = client.push(&self.push).await?;
         let mut runs: Vec<Run> = store
             .runs(&filter)
             .into_iter()
             .filter(|run| run.id() > before && run.push().tag == self.push.tag)
+            .map(|run| Run::clone(&run))
             .collect();
         runs.reverse();
         Ok(RegistryPushed {

@@ -8,6 +8,7 @@ use crate::model::pipeline::{Pipeline, PipelineSpec};
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::Run;
 use crate::model::time::Timestamp;
+use std::sync::Arc;
 
 impl Store {
     /// Creates a repository; a conflict if it exists.
@@ -102,8 +103,10 @@ impl Store {
             let pipeline = entry.pipelines.remove(index);
             changes.repository(name);
             let now = Timestamp::now();
-            for run_id in chain::cancelled_by_deleting(pipeline.id, state.runs.values()) {
-                if let Some(run) = state.runs.get_mut(&run_id) {
+            for run_id in
+                chain::cancelled_by_deleting(pipeline.id, state.runs.values().map(|r| &**r))
+            {
+                if let Some(run) = state.runs.get_mut(&run_id).map(Arc::make_mut) {
                     if let Ok(effects) = run.apply(Event::PipelineDeleted, now) {
                         changes.run(run_id, effects);
                     }
@@ -114,7 +117,7 @@ impl Store {
     }
 
     /// A pipeline's runs, newest first.
-    pub fn history(&self, name: &RepoName, slug: &str) -> Result<Vec<Run>, Error> {
+    pub fn history(&self, name: &RepoName, slug: &str) -> Result<Vec<Arc<Run>>, Error> {
         self.read(|state| {
             let entry = state.entry(name)?;
             let pipeline_id = entry.pipelines[entry.pipeline_index(slug)?].id;

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
@@ -28,7 +29,7 @@ pub struct HistoryPage {
     /// How many runs the pipeline has in all.
     pub total: usize,
     /// The runs of this page, newest first.
-    pub runs: Vec<Run>,
+    pub runs: Vec<Arc<Run>>,
     /// The logged deliveries of these runs, oldest first (the log is bounded, so an old run's
     /// may be gone).
     pub deliveries: Vec<DeliveryRecord>,
@@ -42,7 +43,7 @@ pub struct Overview {
     /// Its pipelines, in creation order.
     pub pipelines: Vec<Pipeline>,
     /// The latest run of each pipeline that has one, by slug.
-    pub latest: HashMap<String, Run>,
+    pub latest: HashMap<String, Arc<Run>>,
     /// Its tags, in the order first pushed.
     pub tags: Vec<Tag>,
 }
@@ -91,7 +92,7 @@ impl Store {
                 total += 1;
             }
         }
-        let ids: HashSet<u64> = runs.iter().map(Run::id).collect();
+        let ids: HashSet<u64> = runs.iter().map(|r| r.id()).collect();
         let deliveries = state
             .deliveries
             .iter()

@@ -535,6 +535,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_of_many_runs_share_them_with_the_state_instead_of_copying_under_the_lock() {
+        let (store, dispatch, _) = store_with_a_push();
+        let kept = store.read(|state| state.runs[&dispatch.run_id].clone());
+        let listed = store.runs(&RunFilter::default());
+        assert!(Arc::ptr_eq(&listed[0], &kept));
+        let repo = RepoName::new("acme", "app").unwrap();
+        let history = store.history(&repo, "p").unwrap();
+        assert!(Arc::ptr_eq(&history[0], &kept));
+        let (page, _) = store.history_page(&repo, "p", 0, 10, false).unwrap();
+        assert!(Arc::ptr_eq(&page.runs[0], &kept));
+        // A change after the copy copies the run (the reader keeps what it saw).
+        store.delivered(&dispatch, answered(&dispatch, 200));
+        let now = store.read(|state| state.runs[&dispatch.run_id].clone());
+        assert!(!Arc::ptr_eq(&now, &kept));
+        assert!(kept.steps()[0].delivery.is_none());
+    }
+
+    #[test]
     fn a_delivery_answered_after_a_reset_is_not_this_states_news() {
         let (store, dispatch, _) = store_with_a_push();
         store.reset();

@@ -11,6 +11,7 @@
 //!   least every 30 seconds, and at a clean stop): the downtime does not count against it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -111,7 +112,7 @@ impl Store {
         let _ = self.commit(|state, changes| {
             // Deliveries in flight: interrupted.
             for (run_id, step) in std::mem::take(&mut state.sending) {
-                let Some(run) = state.runs.get_mut(&run_id) else {
+                let Some(run) = state.runs.get_mut(&run_id).map(Arc::make_mut) else {
                     continue;
                 };
                 let open = run.steps().get(step).is_some_and(|s| s.delivery.is_none());
@@ -140,7 +141,11 @@ impl Store {
                 .map(|r| r.id())
                 .collect();
             for run_id in open {
-                let run = state.runs.get_mut(&run_id).expect("listed above");
+                let run = state
+                    .runs
+                    .get_mut(&run_id)
+                    .map(Arc::make_mut)
+                    .expect("listed above");
                 let mut effects = Vec::new();
                 for step in 0..run.steps().len() {
                     let s = &run.steps()[step];

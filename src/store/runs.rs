@@ -1,6 +1,7 @@
 //! Pushes, delivery outcomes, callbacks and callback timeouts, each applied to its run through
 //! the chain rules; and the run queries and long-poll.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::deliveries::{self, DeliveryRecord, Dispatch};
@@ -150,7 +151,7 @@ impl Store {
                 state.index_hooks(&run);
                 changes.run(run.id(), effects);
                 runs.push(run.clone());
-                state.runs.insert(run.id(), run);
+                state.runs.insert(run.id(), Arc::new(run));
             }
             Ok(runs)
         })
@@ -182,7 +183,11 @@ impl Store {
             if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
                 return Ok(false);
             }
-            let run = state.runs.get_mut(&dispatch.run_id).expect("current");
+            let run = state
+                .runs
+                .get_mut(&dispatch.run_id)
+                .map(Arc::make_mut)
+                .expect("current");
             let effects = run.apply(event, Timestamp::now()).unwrap_or_default();
             let goes_out = effects.contains(&post);
             if goes_out {
@@ -216,7 +221,11 @@ impl Store {
                 step: dispatch.step,
                 result: record.result,
             };
-            let run = state.runs.get_mut(&dispatch.run_id).expect("current");
+            let run = state
+                .runs
+                .get_mut(&dispatch.run_id)
+                .map(Arc::make_mut)
+                .expect("current");
             if let Ok(effects) = run.apply(event, Timestamp::now()) {
                 changes.run(dispatch.run_id, effects);
             }
@@ -236,7 +245,11 @@ impl Store {
         let applied = self.commit(|state, changes| {
             let unknown = || Error::NotFound(Missing::Hook(hook_id.to_owned()));
             let &(run_id, step) = state.hooks.get(hook_id).ok_or_else(unknown)?;
-            let run = state.runs.get_mut(&run_id).ok_or_else(unknown)?;
+            let run = state
+                .runs
+                .get_mut(&run_id)
+                .map(Arc::make_mut)
+                .ok_or_else(unknown)?;
             if run.repository() != repository {
                 return Err(unknown());
             }
@@ -291,7 +304,11 @@ impl Store {
             if !state.is_current(run_id, step, hook_id) {
                 return Ok(None);
             }
-            let run = state.runs.get_mut(&run_id).expect("current");
+            let run = state
+                .runs
+                .get_mut(&run_id)
+                .map(Arc::make_mut)
+                .expect("current");
             // Refused when the callback came first: then nothing timed out.
             let effects = run.apply(Event::CallbackTimedOut { step }, Timestamp::now());
             Ok(effects.ok().map(|effects| {
@@ -312,11 +329,13 @@ impl Store {
 
     /// One run.
     pub fn run(&self, id: u64) -> Result<Run, Error> {
-        self.read(|state| state.run(id).cloned())
+        let run = self.read(|state| state.run(id).cloned())?;
+        // Copied after the lock is released.
+        Ok(Run::clone(&run))
     }
 
     /// Runs matching `filter`, newest first.
-    pub fn runs(&self, filter: &RunFilter) -> Vec<Run> {
+    pub fn runs(&self, filter: &RunFilter) -> Vec<Arc<Run>> {
         self.read(|state| {
             state
                 .runs
@@ -343,7 +362,9 @@ impl Store {
                 let state = self.lock();
                 let run = state.run(id)?;
                 if until.reached(run) || tokio::time::Instant::now() >= deadline || stopping {
-                    return Ok(run.clone());
+                    let run = Arc::clone(run);
+                    drop(state);
+                    return Ok(Run::clone(&run));
                 }
                 // Registered under the state lock: no change can slip in between.
                 self.shared.watchers.watch(id)

@@ -23,7 +23,7 @@ const VERSION: u32 = 1;
 struct Export {
     version: u32,
     repositories: Vec<RepoEntry>,
-    runs: Vec<Run>,
+    runs: Vec<std::sync::Arc<Run>>,
     deliveries: VecDeque<DeliveryRecord>,
 }
 
@@ -147,7 +147,7 @@ impl Store {
                     callback_url(&self.shared.public_url, &repository, &step.hook_id);
             }
             fresh.index_hooks(&run);
-            fresh.runs.insert(run.id(), run);
+            fresh.runs.insert(run.id(), std::sync::Arc::new(run));
         }
         // Runs of deleted pipelines count too: a new pipeline must not inherit their history.
         fresh.ids = Counters {

@@ -2,6 +2,7 @@
 //! every part of the store shares.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +59,9 @@ impl RepoEntry {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) repositories: BTreeMap<RepoName, RepoEntry>,
-    pub(crate) runs: BTreeMap<u64, Run>,
+    /// Shared with the copies exports, pages and the journal take under the lock (a change
+    /// copies a run only while such a copy still holds it: `Arc::make_mut`).
+    pub(crate) runs: BTreeMap<u64, Arc<Run>>,
     pub(crate) deliveries: VecDeque<DeliveryRecord>,
     pub(crate) ids: Counters,
     /// How many runs are pending; kept by the commit point from the chain's effects.
@@ -116,7 +119,7 @@ impl State {
             .ok_or_else(|| Error::NotFound(Missing::Repository(name.clone())))
     }
 
-    pub(crate) fn run(&self, id: u64) -> Result<&Run, Error> {
+    pub(crate) fn run(&self, id: u64) -> Result<&Arc<Run>, Error> {
         self.runs.get(&id).ok_or(Error::NotFound(Missing::Run(id)))
     }
 
@@ -135,7 +138,7 @@ impl State {
     }
 
     /// Drops a run: from the runs, its hook ids, and the deliveries being sent.
-    pub(crate) fn forget_run(&mut self, id: u64) -> Option<Run> {
+    pub(crate) fn forget_run(&mut self, id: u64) -> Option<Arc<Run>> {
         let run = self.runs.remove(&id)?;
         for (step, s) in run.steps().iter().enumerate() {
             self.hooks.remove(&s.hook_id);

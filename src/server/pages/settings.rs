@@ -25,7 +25,7 @@ pub(crate) struct Settings<'a> {
     /// Its pipelines, in creation order.
     pub(crate) pipelines: &'a [Pipeline],
     /// The latest run of each pipeline that has one, by slug.
-    pub(crate) latest: &'a HashMap<String, Run>,
+    pub(crate) latest: &'a HashMap<String, std::sync::Arc<Run>>,
     /// Its tags, in the order first pushed.
     pub(crate) tags: &'a [Tag],
     /// The server's payload format, for pipelines that name none.

@@ -27,7 +27,7 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 /// `{"runs": [RUN, ...]}`, written straight from the runs (no detour through `Value`).
 #[derive(serde::Serialize)]
 struct Runs {
-    runs: Vec<crate::model::run::Run>,
+    runs: Vec<std::sync::Arc<crate::model::run::Run>>,
 }
 
 /// `GET /_hubmock/health`

@@ -5,6 +5,7 @@
 //! random hook id, no chain rule runs at replay).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -84,21 +85,23 @@ pub(crate) enum TagChange {
 /// password as `***`; a restarted hubmock must deliver to the real ones).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RunRecord {
-    pub(crate) run: Run,
+    pub(crate) run: Arc<Run>,
     pub(crate) hook_urls: Vec<String>,
 }
 
 impl RunRecord {
-    pub(crate) fn of(run: &Run) -> RunRecord {
+    pub(crate) fn of(run: &Arc<Run>) -> RunRecord {
         RunRecord {
             run: run.clone(),
             hook_urls: run.steps().iter().map(|s| s.hook_url.clone()).collect(),
         }
     }
 
-    pub(crate) fn into_run(self) -> Run {
+    pub(crate) fn into_run(self) -> Arc<Run> {
         let mut run = self.run;
-        for (step, url) in run.steps.iter_mut().zip(self.hook_urls) {
+        // Just read, so not shared: no copy.
+        let steps = &mut Arc::make_mut(&mut run).steps;
+        for (step, url) in steps.iter_mut().zip(self.hook_urls) {
             step.hook_url = url;
         }
         run
