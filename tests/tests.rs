@@ -20,5 +20,6 @@ mod pages;
 mod payload;
 mod props;
 mod registry;
+mod retention;
 mod scenarios;
 mod timing;
