@@ -15,6 +15,14 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `POST /v2/users/login` documents none).
 pub const TOKEN_TTL: Duration = Duration::from_secs(600);
 
+/// How many runs each pipeline keeps by default ([`Config::history_limit`]): 40 pages of a
+/// pipeline's History, and about 1.5 MiB a pipeline of one webhook (`benches/memory.rs`), so
+/// a process that runs for weeks stays flat.
+pub const HISTORY_LIMIT: usize = 1_000;
+
+/// How many deliveries the log keeps by default ([`Config::delivery_log_limit`]).
+pub const DELIVERY_LOG_LIMIT: usize = 10_000;
+
 /// The user that exists when none is configured.
 pub const DEFAULT_USER: (&str, &str) = ("hubmock", "hubmock");
 
@@ -40,6 +48,10 @@ pub struct Config {
     pub push_events: PushEvents,
     /// How many outbound requests `/_hubmock/deliveries` remembers (oldest dropped first).
     pub delivery_log_limit: usize,
+    /// How many runs each pipeline keeps: a push that takes a pipeline past this drops its
+    /// oldest finished runs in the same commit (pending runs are never dropped). At least 1;
+    /// 0 is taken as 1. See [`Config::with_history_limit`].
+    pub history_limit: usize,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
     /// How long a login token is taken ([`Config::with_token_ttl`]).
@@ -95,7 +107,8 @@ impl Default for Config {
             callback_timeout: None,
             implicit_repositories: true,
             push_events: PushEvents::PerTag,
-            delivery_log_limit: 10_000,
+            delivery_log_limit: DELIVERY_LOG_LIMIT,
+            history_limit: HISTORY_LIMIT,
             shutdown_grace: Duration::from_secs(5),
             token_ttl: TOKEN_TTL,
             max_pending_runs: 10_000,
@@ -156,6 +169,24 @@ impl Config {
     /// Sets how many push events an index pushed by tag fires.
     pub fn with_push_events(mut self, push_events: PushEvents) -> Self {
         self.push_events = push_events;
+        self
+    }
+
+    /// Sets how many outbound requests the deliveries log keeps (oldest dropped first).
+    pub fn with_delivery_log_limit(mut self, limit: usize) -> Self {
+        self.delivery_log_limit = limit;
+        self
+    }
+
+    /// Sets how many runs each pipeline keeps (at least 1; 0 is taken as 1). When a push
+    /// starts a run that takes its pipeline past `limit`, the pipeline's oldest *finished*
+    /// runs are dropped in the same commit, until it holds `limit` or only pending runs are
+    /// left to drop: pending runs are never dropped, so a pipeline holds more than `limit`
+    /// while more than `limit` of its runs are pending. A dropped run is gone as if it had
+    /// never been: `/_hubmock/runs/{id}` answers `404`, and so does its old `callback_url`,
+    /// as for an unknown hook id.
+    pub fn with_history_limit(mut self, limit: usize) -> Self {
+        self.history_limit = limit;
         self
     }
 

@@ -87,7 +87,7 @@ mod yaml;
 struct ReadmeDoctests;
 
 pub use api_client::{ApiClient, ApiError, RUN_STATUSES, STEP_STATUSES};
-pub use config::Config;
+pub use config::{Config, DELIVERY_LOG_LIMIT, HISTORY_LIMIT};
 pub use error::{Error, Missing};
 pub use hub::{Expectation, Hub, HubBuilder, RegistryPush, RegistryPushed};
 pub use model::callback::{Callback, CallbackState};

@@ -438,6 +438,61 @@ async fn flags_set_users_public_url_and_payload_format() {
     );
 }
 
+#[tokio::test]
+async fn history_and_delivery_log_limits_come_from_their_flags() {
+    let serve = Serve::start(&[
+        "--no-auth",
+        "--history-limit",
+        "2",
+        "--delivery-log-limit",
+        "2",
+    ]);
+    let receiver = crate::util::answering(200).await;
+    let http = Http::new(&serve.url);
+    http.post(
+        "/_hubmock/repositories",
+        json!({"namespace": "acme", "name": "app"}),
+    )
+    .await
+    .expect(201);
+    http.post(
+        "/v2/repositories/acme/app/webhook_pipeline/",
+        json!({
+            "name": "p",
+            "expect_final_callback": false,
+            "webhooks": [{"name": "a", "hook_url": receiver.uri()}],
+        }),
+    )
+    .await
+    .expect(201);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let pushed = http
+            .post("/_hubmock/repositories/acme/app/push", json!({}))
+            .await
+            .expect(202);
+        let id = pushed["runs"][0]["id"].as_u64().unwrap();
+        let run = http
+            .get(&format!(
+                "/_hubmock/runs/{id}?wait=finished&timeout_ms=20000"
+            ))
+            .await
+            .expect(200);
+        assert_eq!(run["status"], "success", "{run:#}");
+        ids.push(id);
+    }
+    let of = |body: &serde_json::Value, key: &str, field: &str| -> Vec<u64> {
+        let list = body[key].as_array().unwrap_or_else(|| panic!("{body:#}"));
+        list.iter().map(|x| x[field].as_u64().unwrap()).collect()
+    };
+    // The first run was dropped when the third took the pipeline past 2.
+    let runs = http.get("/_hubmock/runs").await.expect(200);
+    assert_eq!(of(&runs, "runs", "id"), [ids[2], ids[1]]);
+    // The log kept the last two deliveries.
+    let log = http.get("/_hubmock/deliveries").await.expect(200);
+    assert_eq!(of(&log, "deliveries", "run_id"), [ids[1], ids[2]]);
+}
+
 #[test]
 fn a_bad_flag_value_exits_2_with_a_message() {
     for args in [
@@ -777,6 +832,16 @@ fn serve_refuses_a_pending_run_limit_of_0() {
         &["serve", "--port", "0", "--max-pending-runs", "0"],
         "invalid value '0' for '--max-pending-runs <N>': must be at least 1",
     );
+}
+
+#[test]
+fn serve_refuses_a_history_or_delivery_log_limit_of_0() {
+    for flag in ["--history-limit", "--delivery-log-limit"] {
+        assert_refused(
+            &["serve", "--port", "0", flag, "0"],
+            &format!("invalid value '0' for '{flag} <N>': must be at least 1"),
+        );
+    }
 }
 
 #[test]

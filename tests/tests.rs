@@ -20,6 +20,7 @@ mod pages;
 mod payload;
 mod props;
 mod registry;
+mod retention;
 mod scenarios;
 mod seed;
 mod timing;

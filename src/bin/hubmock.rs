@@ -138,6 +138,15 @@ struct ServeArgs {
     /// How many runs may be pending at once; a push that would start more answers 503.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = at_least_one::<usize>)]
     max_pending_runs: usize,
+    /// How many runs each pipeline keeps (at least 1): a push that takes a pipeline past N
+    /// drops its oldest finished runs, never a pending one. 1000 is 40 History pages and about
+    /// 1.5 MiB a pipeline of one webhook, so a process that runs for weeks stays flat.
+    #[arg(long, default_value_t = hubmock::HISTORY_LIMIT, value_name = "N", value_parser = at_least_one::<usize>)]
+    history_limit: usize,
+    /// How many deliveries the log (/_hubmock/deliveries, History's payloads) keeps, oldest
+    /// dropped first (at least 1).
+    #[arg(long, default_value_t = hubmock::DELIVERY_LOG_LIMIT, value_name = "N", value_parser = at_least_one::<usize>)]
+    delivery_log_limit: usize,
     /// How many connections are served at once; the newest past that are answered 503 and
     /// closed (default: half the open-file limit, between 16 and 4096).
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
@@ -507,6 +516,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .with_implicit_repositories(!args.no_implicit_repositories)
         .with_push_events(args.push_events)
         .with_max_pending_runs(args.max_pending_runs)
+        .with_history_limit(args.history_limit)
+        .with_delivery_log_limit(args.delivery_log_limit)
         .with_connection_timeouts(Timeouts {
             header: args.header_timeout,
             idle: args.idle_timeout,

@@ -121,13 +121,7 @@ impl Store {
         self.read(|state| {
             let entry = state.entry(name)?;
             let pipeline_id = entry.pipelines[entry.pipeline_index(slug)?].id;
-            Ok(state
-                .runs
-                .values()
-                .rev()
-                .filter(|r| r.pipeline_id() == pipeline_id)
-                .cloned()
-                .collect())
+            Ok(state.pipeline_runs(pipeline_id).cloned().collect())
         })
     }
 }

@@ -84,13 +84,11 @@ impl Store {
         let pipeline = entry.pipelines[entry.pipeline_index(slug)?].clone();
         let mut total = 0;
         let mut runs = Vec::with_capacity(limit);
-        for run in state.runs.values().rev() {
-            if run.pipeline_id() == pipeline.id {
-                if total >= offset && runs.len() < limit {
-                    runs.push(run.clone());
-                }
-                total += 1;
+        for run in state.pipeline_runs(pipeline.id) {
+            if total >= offset && runs.len() < limit {
+                runs.push(run.clone());
             }
+            total += 1;
         }
         let ids: HashSet<u64> = runs.iter().map(|r| r.id()).collect();
         let deliveries = state
@@ -126,9 +124,8 @@ impl Store {
             let entry = state.entry(name)?;
             let id = entry.pipelines[entry.pipeline_index(slug)?].id;
             Ok(state
-                .runs
-                .values()
-                .filter(|run| run.pipeline_id() == id && run.is_pending())
+                .pipeline_runs(id)
+                .filter(|run| run.is_pending())
                 .count())
         })
     }

@@ -96,12 +96,15 @@ pub enum Work {
 /// What one commit changed, collected while the lock is held and acted on after: waiters to
 /// wake, work for the engine, and (with `--data-dir`) what the journal records. **Every
 /// change of the state is named here**, or it would not survive a restart; the journal's
-/// round-trip property test (`restart/tests.rs`) replays a journal and compare it with the live
-/// state to catch a change that is not.
+/// round-trip property test (`restart/tests.rs`) replays a journal and compares it with the
+/// live state to catch a change that is not.
 #[derive(Default)]
 pub(crate) struct Changes {
     /// Runs with the effects their transitions asked for.
     runs: Vec<(u64, Vec<Effect>)>,
+    /// Runs removed from the state, in the order removed ([`State::forget_run`], the only way
+    /// a run leaves it short of a reset or an import).
+    forgotten: Vec<u64>,
     /// A delivery was recorded in the log.
     logged: bool,
     /// The whole state was replaced; the old one, dropped after the lock is released.
@@ -114,8 +117,6 @@ pub(crate) struct Changes {
     tags: Vec<(RepoName, String)>,
     /// Repositories some of whose tags were forgotten.
     all_tags: Vec<RepoName>,
-    /// Runs dropped from the state.
-    forgotten: Vec<u64>,
     /// Login tokens given or dropped.
     tokens: Vec<String>,
     /// A delivery about to be POSTed.
@@ -126,6 +127,11 @@ impl Changes {
     /// The run changed; `effects` are what the chain asked for.
     pub(crate) fn run(&mut self, run_id: u64, effects: Vec<Effect>) {
         self.runs.push((run_id, effects));
+    }
+
+    /// The run was removed from the state; called by [`State::forget_run`] alone.
+    pub(crate) fn forgot(&mut self, run_id: u64) {
+        self.forgotten.push(run_id);
     }
 
     /// The whole state was replaced by a reset or an import: every waiter looks again.
@@ -395,8 +401,10 @@ impl Store {
         if changes.retired.take().is_some() {
             watchers.wake_all();
         }
-        if !changes.runs.is_empty() {
-            watchers.wake(changes.runs.iter().map(|(id, _)| *id));
+        if !changes.runs.is_empty() || !changes.forgotten.is_empty() {
+            // A waiter on a forgotten run looks again and finds it gone.
+            let forgotten = changes.forgotten.iter().copied();
+            watchers.wake(changes.runs.iter().map(|(id, _)| *id).chain(forgotten));
         }
         if changes.logged {
             watchers.delivered.notify_waiters();

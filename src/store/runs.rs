@@ -88,6 +88,7 @@ impl Store {
         let implicit = self.shared.config.implicit_repositories;
         let default_format = self.shared.config.payload_format;
         let max_pending = self.shared.config.max_pending_runs;
+        let history_limit = self.shared.config.history_limit;
         self.commit(|state, changes| {
             // Checked before anything changes: a refused push leaves the state as it was.
             let starting = state
@@ -148,10 +149,14 @@ impl Store {
             }
             let mut runs = Vec::with_capacity(started.len());
             for (run, effects) in started {
-                state.index_hooks(&run);
                 changes.run(run.id(), effects);
                 runs.push(run.clone());
-                state.runs.insert(run.id(), Arc::new(run));
+                state.insert_run(run);
+            }
+            // Bounded memory: each pipeline that grew keeps `--history-limit` runs, dropping
+            // its oldest finished ones (never a pending one, so never one just started).
+            for run in &runs {
+                state.trim_history(run.pipeline_id(), history_limit, changes);
             }
             Ok(runs)
         })

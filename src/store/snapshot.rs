@@ -146,8 +146,7 @@ impl Store {
                 step.callback_url =
                     callback_url(&self.shared.public_url, &repository, &step.hook_id);
             }
-            fresh.index_hooks(&run);
-            fresh.runs.insert(run.id(), std::sync::Arc::new(run));
+            fresh.insert_run(run);
         }
         // Runs of deleted pipelines count too: a new pipeline must not inherit their history.
         fresh.ids = Counters {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::deliveries::DeliveryRecord;
+use super::Changes;
 use crate::error::{Error, Missing};
 use crate::model::pipeline::Pipeline;
 use crate::model::repository::{RepoName, Repository};
@@ -68,6 +69,9 @@ pub(crate) struct State {
     pub(crate) pending: usize,
     /// hook id -> (run id, step); derived from `runs`.
     pub(crate) hooks: HashMap<String, (u64, usize)>,
+    /// pipeline id -> the ids of its runs, oldest first; derived from `runs`. Runs enter and
+    /// leave the three together, through [`State::insert_run`] and [`State::forget_run`].
+    pub(crate) by_pipeline: HashMap<u64, BTreeSet<u64>>,
     /// login token -> whose it is and until when.
     pub(crate) tokens: HashMap<String, TokenEntry>,
     /// Deliveries being POSTed (run, step): asked for by the engine, outcome not recorded yet.
@@ -137,19 +141,97 @@ impl State {
         self.pending = self.runs.values().filter(|r| r.is_pending()).count();
     }
 
-    /// Drops a run: from the runs, its hook ids, and the deliveries being sent.
-    pub(crate) fn forget_run(&mut self, id: u64) -> Option<Arc<Run>> {
-        let run = self.runs.remove(&id)?;
+    /// A pipeline's runs, newest first.
+    pub(crate) fn pipeline_runs(&self, pipeline_id: u64) -> impl Iterator<Item = &Arc<Run>> {
+        self.by_pipeline
+            .get(&pipeline_id)
+            .into_iter()
+            .flat_map(|ids| ids.iter().rev())
+            .filter_map(|id| self.runs.get(id))
+    }
+
+    /// Adds a run (or replaces it: the journal's records), and indexes its hook ids and its
+    /// pipeline.
+    pub(crate) fn insert_run(&mut self, run: impl Into<Arc<Run>>) {
+        let run = run.into();
         for (step, s) in run.steps().iter().enumerate() {
-            self.hooks.remove(&s.hook_id);
+            self.hooks.insert(s.hook_id.clone(), (run.id(), step));
+        }
+        self.by_pipeline
+            .entry(run.pipeline_id())
+            .or_default()
+            .insert(run.id());
+        self.runs.insert(run.id(), run);
+    }
+
+    /// **The one way a run leaves the state** (a reset or an import replaces the whole state
+    /// instead, [`Changes`]'s `retired`): removes it from `runs` and from every index of runs,
+    /// so its hook ids answer as unknown ones do, and records its id in `changes`
+    /// ([`Changes::forgot`]) for whoever must learn what a commit removed. A pending run
+    /// leaves the pending count; its deliveries and timers then find it gone
+    /// ([`State::is_current`]) and do nothing. Its records in the deliveries log stay until
+    /// the log's own limit drops them.
+    pub(crate) fn forget_run(&mut self, id: u64, changes: &mut Changes) -> Option<Arc<Run>> {
+        let run = self.remove_run(id)?;
+        changes.forgot(id);
+        Some(run)
+    }
+
+    /// Removes a run from `runs` and every index of runs (what [`State::forget_run`] does,
+    /// and the journal's replay of it).
+    pub(crate) fn remove_run(&mut self, id: u64) -> Option<Arc<Run>> {
+        let run = self.runs.remove(&id)?;
+        for s in run.steps() {
+            // Only if it still names this run: an import may have reused a hook id.
+            if self
+                .hooks
+                .get(&s.hook_id)
+                .is_some_and(|&(run_id, _)| run_id == id)
+            {
+                self.hooks.remove(&s.hook_id);
+            }
+        }
+        if let Some(ids) = self.by_pipeline.get_mut(&run.pipeline_id()) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_pipeline.remove(&run.pipeline_id());
+            }
+        }
+        if run.is_pending() {
+            self.pending = self.pending.saturating_sub(1);
+        }
+        for step in 0..run.steps().len() {
             self.sending.remove(&(id, step));
         }
         Some(run)
     }
 
-    pub(crate) fn index_hooks(&mut self, run: &Run) {
-        for (step, s) in run.steps().iter().enumerate() {
-            self.hooks.insert(s.hook_id.clone(), (run.id(), step));
+    /// Keeps at most `limit` runs of the pipeline (at least 1) by forgetting its oldest
+    /// finished ones; pending runs are never forgotten, so it keeps more while more are
+    /// pending. Answers how many it forgot.
+    pub(crate) fn trim_history(
+        &mut self,
+        pipeline_id: u64,
+        limit: usize,
+        changes: &mut Changes,
+    ) -> usize {
+        let Some(ids) = self.by_pipeline.get(&pipeline_id) else {
+            return 0;
+        };
+        let over = ids.len().saturating_sub(limit.max(1));
+        if over == 0 {
+            return 0;
         }
+        // Oldest first, past the pending ones (at most `--max-pending-runs` of them).
+        let finished: Vec<u64> = ids
+            .iter()
+            .filter(|id| self.runs.get(id).is_some_and(|run| !run.is_pending()))
+            .take(over)
+            .copied()
+            .collect();
+        for id in &finished {
+            self.forget_run(*id, changes);
+        }
+        finished.len()
     }
 }

@@ -152,8 +152,7 @@ impl Image {
         }
         for record in self.runs {
             let run = record.into_run();
-            state.index_hooks(&run);
-            state.runs.insert(run.id(), run);
+            state.insert_run(run);
         }
         (state, self.registry)
     }
@@ -205,11 +204,10 @@ impl Delta {
                     state.sending.remove(&(run.id(), step));
                 }
             }
-            state.index_hooks(&run);
-            state.runs.insert(run.id(), run);
+            state.insert_run(run);
         }
         for id in self.forgotten {
-            state.forget_run(id);
+            state.remove_run(id);
         }
         for record in self.deliveries {
             while log_limit > 0 && state.deliveries.len() >= log_limit {

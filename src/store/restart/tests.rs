@@ -245,9 +245,17 @@ proptest! {
         snapshot_bytes in prop_oneof![Just(u64::MAX), Just(2048u64)],
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config { snapshot_bytes, ..config() };
+        // A short history, so pushes also forget runs.
+        let config = Config { snapshot_bytes, history_limit: 2, ..config() };
         let (store, mut queue) = open(dir.path(), config.clone());
-        play(&store, &mut queue, &ops);
+        // Every repository starts with a pipeline, so that pushes start runs.
+        let setup: Vec<Op> = (0..3u8)
+            .flat_map(|repo| {
+                let pipeline = Op::CreatePipeline { repo, name: 0, hooks: 2, final_callback: true };
+                [Op::CreateRepository(repo), pipeline]
+            })
+            .collect();
+        play(&store, &mut queue, &[setup, ops].concat());
         let live = live_picture(&store);
         store.close();
         drop(store);
