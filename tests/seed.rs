@@ -4,7 +4,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::cli::{hubmock, Serve};
+use crate::cli::hubmock;
+use crate::serve::Serve;
 use crate::util::{receiver, Http};
 use hubmock::{Config, Hub, RepoName, SeedFile};
 

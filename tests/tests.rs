@@ -1,5 +1,6 @@
 //! hubmock's behaviour tests, through real HTTP. One binary; shared helpers in `util`.
 
+mod serve;
 mod util;
 
 mod browser;
@@ -18,6 +19,7 @@ mod limits;
 mod model;
 mod pages;
 mod payload;
+mod persistence;
 mod props;
 mod registry;
 mod retention;

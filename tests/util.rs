@@ -132,6 +132,19 @@ impl Http {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Resp {
+        self.try_send(method, path, headers, body)
+            .await
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Sends any request; `Err` says why no whole answer came (the server is gone, say).
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<Resp, String> {
         let url = self.url(path);
         let mut request = Request::builder().method(method.clone()).uri(&url);
         if let Some(authorization) = &self.authorization {
@@ -145,22 +158,29 @@ impl Http {
             .client
             .request(request)
             .await
-            .unwrap_or_else(|err| panic!("{method} {url} failed: {err:?}"));
+            .map_err(|err| format!("{method} {url} failed: {err:?}"))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
             .await
-            .expect("response body")
+            .map_err(|err| format!("{method} {url}: the answer's body failed: {err:?}"))?
             .to_bytes();
-        Resp {
+        Ok(Resp {
             method,
             url,
             status,
             headers,
             body,
-        }
+        })
+    }
+
+    /// POSTs, PATCHes or PUTs JSON; `Err` says why no whole answer came.
+    pub async fn try_json(&self, method: Method, path: &str, body: Value) -> Result<Resp, String> {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.try_send(method, path, &[("content-type", "application/json")], bytes)
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Resp {

@@ -270,9 +270,13 @@ impl BlobStore {
     }
 
     /// The directories blobs are published into (fsynced by the journal before a link to a
-    /// new blob is written).
+    /// new blob is written). A data directory's are named, not created: `Store::open` asks
+    /// before it knows the directory is hubmock's, and must write nothing in one it refuses.
     pub fn blob_dirs(&self) -> io::Result<Vec<PathBuf>> {
-        let root = self.root()?;
+        let root = match &self.wanted {
+            Some(dir) => dir.clone(),
+            None => self.root()?.to_owned(),
+        };
         Ok(["sha256", "sha512"]
             .iter()
             .map(|a| root.join("blobs").join(a))

@@ -108,7 +108,6 @@ impl Journal {
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<Result<_, _>>()
             .map_err(io_error("read the data directory", dir))?;
-        let lock = files::lock(dir)?;
         let format = dir.join("FORMAT");
         let current = dir.join("CURRENT");
         let mut warnings = Vec::new();
@@ -124,11 +123,14 @@ impl Journal {
                 path: dir.to_owned(),
                 offset: None,
                 problem: format!(
-                    "it is not a hubmock data directory (no FORMAT file) and not empty (it holds                      {:?}); hubmock will not write among other files",
+                    "it is not a hubmock data directory (no FORMAT file) and not empty (it holds \
+                     {:?}); hubmock will not write among other files",
                     strangers.iter().take(3).collect::<Vec<_>>()
                 ),
             });
         }
+        // Only now: a directory refused above gets no lock file among its files.
+        let lock = files::lock(dir)?;
         if fresh {
             let created = files::create_journal(&files::journal_path(dir, 0))
                 .and_then(|_| files::write_atomically(&current, b"0\n"))
