@@ -35,6 +35,13 @@ pub fn new_hook_id() -> String {
     id
 }
 
+/// A random 64-bit number (names a registry put in the journal).
+pub fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    random_bytes(&mut buf);
+    u64::from_le_bytes(buf)
+}
+
 /// `n` random bytes as lower-case hex.
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::manifests::Stored;
+use super::manifests::{PendingPut, Stored};
 use super::{Digest, Index, Registry, Repo};
 use crate::model::repository::RepoName;
 
@@ -61,6 +61,24 @@ pub enum RegistryChange {
         /// What it names now.
         digest: Option<Digest>,
     },
+    /// A manifest put by tag: the manifest stored (`stored`, when it was new) and the tag
+    /// moved, in one record, and *pending* until its push event is decided: the store's record
+    /// of the push names the put (`settles`), or [`RegistryChange::Settled`] follows its undo.
+    /// A put still pending when the journal ends was never acknowledged (a crash came before
+    /// its push event) and is undone at the restart.
+    Put {
+        /// The put's id ([`super::TagPut::id`]).
+        id: u64,
+        /// The manifest, when new to the repository.
+        stored: Option<Box<Stored>>,
+        /// What the put did, and what undoes it.
+        pending: PendingPut,
+    },
+    /// The put's push event was refused and the put undone.
+    Settled {
+        /// The put's id.
+        id: u64,
+    },
     /// Everything was forgotten (a reset).
     Clear,
 }
@@ -70,6 +88,8 @@ pub enum RegistryChange {
 pub struct RegistryImage {
     repos: BTreeMap<RepoName, RepoImage>,
     next_seq: u64,
+    #[serde(default)]
+    pending_puts: BTreeMap<u64, PendingPut>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -113,20 +133,30 @@ impl Registry {
                 })
                 .collect(),
             next_seq: index.next_seq,
+            pending_puts: index
+                .pending_puts
+                .iter()
+                .map(|(id, put)| (*id, put.clone()))
+                .collect(),
         };
         with(image)
     }
 
-    /// Rebuilds the index from a snapshot's image and the changes journaled after it. Every
-    /// file a repository links must be on disk (`Err` names the first missing one); files no
-    /// repository links (published just before a crash) and uploads are removed.
+    /// Rebuilds the index from a snapshot's image and the changes journaled after it, then
+    /// undoes every put by tag still pending (neither in `settled`, the puts the store's
+    /// records name, nor settled by an undo): its push event never happened. Every file a
+    /// repository links must be on disk (`Err` names the first missing one); files no
+    /// repository links (published just before a crash) and uploads are removed. Answers the
+    /// changes the undoing made, for the journal.
     pub(crate) fn restore(
         &self,
         image: RegistryImage,
         changes: Vec<RegistryChange>,
-    ) -> Result<(), String> {
+        settled: &std::collections::HashSet<u64>,
+    ) -> Result<Vec<RegistryChange>, String> {
         let mut index = Index {
             next_seq: image.next_seq,
+            pending_puts: image.pending_puts.into_iter().collect(),
             ..Index::default()
         };
         for (name, repo) in image.repos {
@@ -141,6 +171,16 @@ impl Registry {
         }
         for change in changes {
             apply(&mut index, change);
+        }
+        let mut undone = Vec::new();
+        let mut pending: Vec<(u64, PendingPut)> = std::mem::take(&mut index.pending_puts)
+            .into_iter()
+            .filter(|(id, _)| !settled.contains(id))
+            .collect();
+        pending.sort_by_key(|(id, _)| *id);
+        for (id, put) in pending {
+            undone.extend(put.undo(&mut index));
+            undone.push(RegistryChange::Settled { id });
         }
         index.repos.retain(|_, repo| !repo.is_empty());
         for repo in index.repos.values() {
@@ -167,7 +207,7 @@ impl Registry {
             .remove_unlisted(|digest| index.files.contains_key(digest))
             .map_err(|e| format!("cannot tidy the registry's directory: {e}"))?;
         *self.lock() = index;
-        Ok(())
+        Ok(undone)
     }
 }
 
@@ -212,6 +252,27 @@ fn apply(index: &mut Index, change: RegistryChange) {
                 Some(digest) => tags.insert(tag, digest),
                 None => tags.remove(&tag),
             };
+        }
+        RegistryChange::Put {
+            id,
+            stored,
+            pending,
+        } => {
+            let repo = index.repos.entry(pending.repo.clone()).or_default();
+            if let Some(stored) = stored {
+                repo.manifests
+                    .entry(pending.digest.clone())
+                    .or_insert(*stored);
+            }
+            repo.tags
+                .insert(pending.tag.clone(), pending.digest.clone());
+            if let Some(stored) = repo.manifests.get(&pending.digest) {
+                index.next_seq = index.next_seq.max(stored.seq());
+            }
+            index.pending_puts.insert(id, pending);
+        }
+        RegistryChange::Settled { id } => {
+            index.pending_puts.remove(&id);
         }
         RegistryChange::Clear => *index = Index::default(),
     }

@@ -50,12 +50,54 @@ impl Stored {
 /// What a manifest put changed, so that it can be undone when its push event is refused.
 #[derive(Clone, Debug)]
 pub struct TagPut {
+    /// Names the put in the journal, until its push event is decided (`Registry::settle`,
+    /// or `Registry::undo_put`).
+    pub id: u64,
     /// The manifest's digest.
     pub digest: Digest,
     /// The tag put, and the manifest it named before (if any).
     tag: Option<(String, Option<Digest>)>,
     /// Whether the manifest was new to the repository.
     new_manifest: bool,
+}
+
+/// What undoes a put by tag whose push event was never decided (a crash came between).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PendingPut {
+    pub(crate) repo: RepoName,
+    pub(crate) tag: String,
+    pub(crate) before: Option<Digest>,
+    pub(crate) digest: Digest,
+    pub(crate) new_manifest: bool,
+}
+
+impl PendingPut {
+    /// Undoes the put in `index` as [`Registry::undo_put`] does; answers what changed.
+    pub(super) fn undo(&self, index: &mut Index) -> Vec<RegistryChange> {
+        let mut changes = Vec::new();
+        let Some(entry) = index.repos.get_mut(&self.repo) else {
+            return changes;
+        };
+        if entry.tags.get(&self.tag) == Some(&self.digest) {
+            match &self.before {
+                Some(before) => entry.tags.insert(self.tag.clone(), before.clone()),
+                None => entry.tags.remove(&self.tag),
+            };
+            changes.push(RegistryChange::Tag {
+                repo: self.repo.clone(),
+                tag: self.tag.clone(),
+                digest: self.before.clone(),
+            });
+        }
+        if self.new_manifest && !entry.tags.values().any(|d| *d == self.digest) {
+            entry.manifests.remove(&self.digest);
+            changes.push(RegistryChange::Unmanifest {
+                repo: self.repo.clone(),
+                digest: self.digest.clone(),
+            });
+        }
+        changes
+    }
 }
 
 /// A manifest opened for reading.
@@ -172,22 +214,38 @@ impl Registry {
             let before = entry.tags.insert(tag.to_owned(), digest.clone());
             (tag.to_owned(), before)
         });
-        if new_manifest {
-            let stored = Box::new(entry.manifests[digest].clone());
-            self.journal(|| RegistryChange::Manifest {
-                repo: repo.clone(),
-                digest: digest.clone(),
-                stored,
-            });
-        }
-        if let Some((tag, _)) = &tag {
-            self.journal(|| RegistryChange::Tag {
-                repo: repo.clone(),
-                tag: tag.clone(),
-                digest: Some(digest.clone()),
-            });
+        let stored = new_manifest.then(|| Box::new(entry.manifests[digest].clone()));
+        let id = ids::random_u64();
+        match &tag {
+            // One record: after a crash the journal holds the manifest and the tag with it,
+            // or neither; and until the push event is decided, the put is pending.
+            Some((tag, before)) => {
+                let pending = PendingPut {
+                    repo: repo.clone(),
+                    tag: tag.clone(),
+                    before: before.clone(),
+                    digest: digest.clone(),
+                    new_manifest,
+                };
+                self.journal(|| RegistryChange::Put {
+                    id,
+                    stored,
+                    pending: pending.clone(),
+                });
+                index.pending_puts.insert(id, pending);
+            }
+            None => {
+                if let Some(stored) = stored {
+                    self.journal(|| RegistryChange::Manifest {
+                        repo: repo.clone(),
+                        digest: digest.clone(),
+                        stored,
+                    });
+                }
+            }
         }
         Ok(TagPut {
+            id,
             digest: digest.clone(),
             tag,
             new_manifest,
@@ -198,6 +256,7 @@ impl Registry {
     /// another put moved it since), and a manifest that was new goes unless a tag names it.
     pub fn undo_put(&self, repo: &RepoName, put: &TagPut) {
         let mut index = self.lock();
+        let pending = index.pending_puts.remove(&put.id).is_some();
         let Some(entry) = index.repos.get_mut(repo) else {
             return;
         };
@@ -222,6 +281,15 @@ impl Registry {
             });
             self.release_if_unlinked(&mut index, &put.digest);
         }
+        if pending {
+            // Last: a crash before it leaves the put pending, undone again at the restart.
+            self.journal(|| RegistryChange::Settled { id: put.id });
+        }
+    }
+
+    /// The put's push event was recorded (in the same journal record as its runs): it stays.
+    pub fn settle(&self, put: &TagPut) {
+        self.lock().pending_puts.remove(&put.id);
     }
 
     /// What the index keeps of manifest `digest` of `repo`.

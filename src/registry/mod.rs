@@ -64,6 +64,9 @@ struct Index {
     uploads: HashMap<String, Upload>,
     /// Orders manifests as they were pushed (the referrers list).
     next_seq: u64,
+    /// Puts by tag whose push event is not decided yet (`TagPut::id` -> what undoes it):
+    /// after a crash, the ones the journal never saw decided are undone.
+    pending_puts: HashMap<u64, manifests::PendingPut>,
 }
 
 /// One repository's links.

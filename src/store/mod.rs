@@ -121,6 +121,8 @@ pub(crate) struct Changes {
     tokens: Vec<String>,
     /// A delivery about to be POSTed.
     sending: Option<(u64, usize)>,
+    /// The registry's put whose push event this commit records.
+    settles: Option<u64>,
 }
 
 impl Changes {
@@ -153,6 +155,7 @@ impl Changes {
             reset: self.retired.is_some(),
             forgotten: self.forgotten.clone(),
             sending: self.sending,
+            settles: self.settles,
             ..persist::Delta::default()
         };
         let mut names: Vec<&RepoName> = self.repositories.iter().collect();
@@ -216,6 +219,7 @@ impl Changes {
             && delta.deliveries.is_empty()
             && delta.tokens.is_empty()
             && delta.sending.is_none()
+            && delta.settles.is_none()
             && ids_before == state.ids;
         (!unchanged).then_some(delta)
     }

@@ -58,7 +58,7 @@ impl Store {
     /// it is; those are best effort (the tag's push has already started runs). A refused tag
     /// push (the pending-run limit, an unknown repository with `--no-implicit-repositories`)
     /// records nothing and is the caller's to undo.
-    pub fn tag_pushed(&self, push: &TagPush) -> Result<Vec<Run>, Error> {
+    pub fn tag_pushed(&self, push: &TagPush, put: u64) -> Result<Vec<Run>, Error> {
         let pusher = match &push.pusher {
             Some(user) => user.clone(),
             // No user (`--no-auth`, no credentials): the repository's owner, as for a
@@ -67,7 +67,8 @@ impl Store {
                 .repository(&push.repository)
                 .map_or_else(|_| push.repository.namespace.clone(), |r| r.owner),
         };
-        let mut runs = self.record_tag(&push.repository, push.record(pusher))?;
+        let mut runs =
+            self.record_tag_settling(&push.repository, push.record(pusher), Some(put))?;
         if self.shared.config.push_events == PushEvents::PerManifest {
             for request in push.platform_push_requests() {
                 match self.push_event_only(&push.repository, request) {

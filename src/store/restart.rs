@@ -76,9 +76,11 @@ impl Store {
             None => (State::default(), RegistryImage::default()),
         };
         let mut registry_changes = Vec::new();
+        let mut settled = std::collections::HashSet::new();
         for entry in entries {
             match entry {
                 Entry::State(delta) => {
+                    settled.extend(delta.settles);
                     if delta.reset {
                         // A reset clears the registry too, in the same record.
                         registry_image = RegistryImage::default();
@@ -92,13 +94,18 @@ impl Store {
         }
         state.count_pending();
         let registry = Registry::new(blobs);
-        registry
-            .restore(registry_image, registry_changes)
+        let undone = registry
+            .restore(registry_image, registry_changes, &settled)
             .map_err(|problem| OpenError::Damaged {
                 path: dir.join("registry"),
                 offset: None,
                 problem,
             })?;
+        // Manifests put by tag whose push event the crash cut off: never acknowledged, so
+        // undone, and the journal says so.
+        for change in undone {
+            journal.send_registry(change);
+        }
         let sink = journal.clone();
         registry.journal_to(std::sync::Arc::new(move |change| {
             sink.send_registry(change)

@@ -77,12 +77,12 @@ impl Store {
     ) -> Result<Vec<Run>, Error> {
         // Checked before the lock: a refused push changes nothing.
         match (&update, &push.tag) {
-            (TagUpdate::Given(record), _) => record.check()?,
+            (TagUpdate::Given(record, _), _) => record.check()?,
             (_, Some(name)) => tag::check_tag(name).map_err(|m| Error::field("tag", m))?,
             (_, None) => {}
         }
         let now = match &update {
-            TagUpdate::Given(record) => record.pushed_at,
+            TagUpdate::Given(record, _) => record.pushed_at,
             _ => Timestamp::now(),
         };
         let implicit = self.shared.config.implicit_repositories;
@@ -114,7 +114,10 @@ impl Store {
             let entry = &state.repositories[name];
             let event = chain::push_event(push, &entry.repository, now, || ids::random_hex(32));
             let record = match update {
-                TagUpdate::Given(record) => Some(record),
+                TagUpdate::Given(record, settles) => {
+                    changes.settles = settles;
+                    Some(record)
+                }
                 TagUpdate::Implied => Some(TagRecord::implied_by(&event)),
                 TagUpdate::Unchanged => None,
             };
@@ -388,8 +391,9 @@ impl Store {
 pub(super) enum TagUpdate {
     /// Records the tag the push implies (a control-API push: its first image, no size).
     Implied,
-    /// Records this tag (the registry's, from the manifest it stored).
-    Given(TagRecord),
+    /// Records this tag (the registry's, from the manifest it stored); the registry's put
+    /// it came from, if any, is decided in the same journal record.
+    Given(TagRecord, Option<u64>),
     /// Leaves them as they are.
     Unchanged,
 }

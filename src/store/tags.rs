@@ -16,8 +16,19 @@ impl Store {
     /// and shows the new push. An unknown repository is created when the configuration says
     /// so; a refused push (an invalid record, too many runs pending) changes nothing.
     pub fn record_tag(&self, name: &RepoName, record: TagRecord) -> Result<Vec<Run>, Error> {
+        self.record_tag_settling(name, record, None)
+    }
+
+    /// [`Store::record_tag`] for the registry's put `settles` ([`crate::registry::TagPut::id`]):
+    /// the journal records the push and the put's settling in one record.
+    pub(super) fn record_tag_settling(
+        &self,
+        name: &RepoName,
+        record: TagRecord,
+        settles: Option<u64>,
+    ) -> Result<Vec<Run>, Error> {
         let push = record.push_request();
-        self.push_recording(name, push, super::runs::TagUpdate::Given(record))
+        self.push_recording(name, push, super::runs::TagUpdate::Given(record, settles))
     }
 
     /// Tags deleted through the registry: the Hub API forgets the tag records `gone` picks

@@ -890,6 +890,27 @@ async fn verify_images(http: &Http, book: &mut Book) -> Result<(), String> {
         if !resolves && (entry.told == Told::Acked(()) || by_tag.status != 404) {
             return Err(format!("{name}:{tag} should name {digest}: {by_tag:?}"));
         }
+        // The tag and its push event are one: the registry resolves the tag exactly when the
+        // Hub API has its tag record (the push's runs are checked with the pushes).
+        let record = http
+            .get(&format!("/v2/repositories/{name}/tags/{tag}/"))
+            .await;
+        let recorded = match record.status.as_u16() {
+            200 => true,
+            404 => false,
+            _ => return Err(format!("tag record {name}:{tag}: {record:?}")),
+        };
+        if recorded != resolves {
+            return Err(format!(
+                "{name}:{tag}: the registry {} it, the Hub API {} a tag record: half a push",
+                if resolves {
+                    "resolves"
+                } else {
+                    "does not resolve"
+                },
+                if recorded { "has" } else { "has no" },
+            ));
+        }
     }
     Ok(())
 }

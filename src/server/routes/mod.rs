@@ -167,6 +167,7 @@ where
 {
     let (parts, body) = request.into_parts();
     if let Err(refusal) = check_head(&parts) {
+        linger(body);
         return Surface::Control.render(&refusal);
     }
     // The route borrows its parts from the URI (a cheap, shared copy) while the request's
@@ -174,16 +175,21 @@ where
     let uri = parts.uri.clone();
     let mut req = Req::head(parts);
     if let Some(refusal) = own_delivery(store, &req) {
+        linger(body);
         return Surface::Control.render(&refusal);
     }
     let route = match route(&req.method, uri.path()) {
         Ok(route) => route,
-        Err(error) => return Surface::Control.render(&error),
+        Err(error) => {
+            linger(body);
+            return Surface::Control.render(&error);
+        }
     };
     let surface = route.surface();
     // Before the body: a refused request is not read, and changes nothing.
     if route.needs_control_token() {
         if let Some(refusal) = surface.token_refusal(store, &req) {
+            linger(body);
             return surface.render(&HttpError::ControlToken(refusal));
         }
     }
@@ -203,6 +209,37 @@ where
         Ok(response) => response,
         Err(error) => surface.render(&error),
     }
+}
+
+/// At most this much of a refused request's body is read and dropped ([`linger`]).
+const LINGER_BYTES: usize = 8 * 1024 * 1024;
+/// For at most this long.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and drops what is left of the body of a request refused before its body was read
+/// (at most [`LINGER_BYTES`] for at most [`LINGER_TIME`]), in a task of its own, while the
+/// answer goes out: a client still sending its body then reads the refusal, instead of a
+/// connection reset that loses it (what nginx calls a lingering close). Nothing is kept.
+fn linger<B>(body: B)
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+{
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut body = std::pin::pin!(body);
+        let mut read = 0;
+        let drain = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                read += frame.data_ref().map_or(0, Bytes::len);
+                if read > LINGER_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    });
 }
 
 async fn dispatch(

@@ -59,6 +59,9 @@ pub(crate) struct Delta {
     /// recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sending: Option<(u64, usize)>,
+    /// The registry's put by tag whose push event this is (it stays after a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) settles: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {

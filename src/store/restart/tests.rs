@@ -376,3 +376,63 @@ fn a_second_store_on_the_same_directory_is_refused_while_the_first_holds_it() {
     );
     store.close();
 }
+
+/// Puts an empty OCI index by tag `tag` into acme/app0, as the registry's route does before it
+/// fires the push event.
+async fn put_index(store: &Store, tag: &str) -> crate::registry::TagPut {
+    use crate::registry::manifest::Manifest;
+    use crate::registry::{Algorithm, Digest};
+    let media_type = "application/vnd.oci.image.index.v1+json";
+    let body = json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": [] });
+    let bytes = bytes::Bytes::from(body.to_string());
+    let manifest = Manifest::parse(Some(media_type), &bytes).expect("a valid index");
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    store
+        .registry()
+        .put_manifest(&repo(0), Some(tag), &digest, bytes, &manifest, None)
+        .await
+        .expect("stored")
+}
+
+fn tag_resolves(store: &Store, tag: &str) -> bool {
+    let reference = crate::registry::Reference::Tag(tag.to_owned());
+    store.registry().open_manifest(&repo(0), &reference).is_ok()
+}
+
+#[tokio::test]
+async fn a_manifest_put_whose_push_event_a_crash_cut_off_is_undone_at_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _queue) = open(dir.path(), config());
+    store.create_repository(Repository::new(&repo(0))).unwrap();
+    // Pushed and its push event recorded: stays.
+    let kept = put_index(&store, "kept").await;
+    let push = crate::model::tag::TagPush {
+        repository: repo(0),
+        tag: "kept".to_owned(),
+        digest: kept.digest.to_string(),
+        media_type: "application/vnd.oci.image.index.v1+json".to_owned(),
+        size: 0,
+        images: Vec::new(),
+        pusher: None,
+        pushed_at: Timestamp::now(),
+    };
+    store.tag_pushed(&push, kept.id).unwrap();
+    store.registry().settle(&kept);
+    // Stored, but the process dies before its push event.
+    let _cut = put_index(&store, "cut").await;
+    assert!(tag_resolves(&store, "cut"));
+    store.close();
+    drop(store);
+    for _ in 0..2 {
+        // Twice: the undoing is journaled, and the second restart agrees.
+        let (store, _queue) = open(dir.path(), config());
+        assert!(tag_resolves(&store, "kept"));
+        assert!(store.tag(&repo(0), "kept").is_ok());
+        assert!(
+            !tag_resolves(&store, "cut"),
+            "half a push survived the crash"
+        );
+        assert!(store.tag(&repo(0), "cut").is_err());
+        store.close();
+    }
+}

@@ -122,9 +122,12 @@ async fn put(
         let push = tag_push(store, name, tag, &digest, &manifest, platform, pusher);
         // The put is visible first, so a receiver that pulls the tag as soon as the webhook
         // arrives finds it.
-        if let Err(error) = store.tag_pushed(&push) {
-            registry.undo_put(name.repo(), &put);
-            return Err(from_domain(&error));
+        match store.tag_pushed(&push, put.id) {
+            Ok(_) => registry.settle(&put),
+            Err(error) => {
+                registry.undo_put(name.repo(), &put);
+                return Err(from_domain(&error));
+            }
         }
     }
     let location = format!("/v2/{name}/manifests/{digest}");
