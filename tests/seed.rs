@@ -425,3 +425,66 @@ async fn a_seed_file_whose_users_the_hub_lacks_is_refused_and_creates_nothing() 
         "nothing was created"
     );
 }
+
+/// With `--data-dir`, a restart with the same seed file finds what it declares present and
+/// leaves it alone: an edit made through the API survives, and a pipeline deleted since is
+/// created again.
+#[tokio::test]
+async fn with_a_data_dir_a_restart_keeps_api_changes_and_creates_only_what_is_missing() {
+    let (_seed_dir, path) = seed_file(&example(
+        "http://127.0.0.1:9/ci",
+        "http://127.0.0.1:9/deploy",
+    ));
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let args = ["--no-auth", "--config", &path, "--data-dir", data_dir];
+    let serve = Serve::start(&args);
+    let http = Http::new(&serve.url);
+    http.patch(
+        "/v2/repositories/alice/app/webhook_pipeline/ci-then-deploy/",
+        json!({"webhooks": [{"name": "only", "hook_url": "http://127.0.0.1:9/only"}]}),
+    )
+    .await
+    .expect(200);
+    let log = serve.stopped();
+    assert!(
+        log.iter().any(|l| l.contains("2 created, 0 left alone")),
+        "{log:#?}"
+    );
+
+    let serve = Serve::start(&args);
+    let log = serve.wait_for_line("the seed's summary", |l| l.contains("seed file applied"));
+    assert!(
+        log.contains("repositories: 0 created, 2 left alone; pipelines: 0 created, 1 left alone"),
+        "{log}"
+    );
+    let http = Http::new(&serve.url);
+    let pipeline = http
+        .get("/v2/repositories/alice/app/webhook_pipeline/ci-then-deploy/")
+        .await
+        .expect(200);
+    assert_eq!(
+        pipeline["webhooks"].as_array().unwrap().len(),
+        1,
+        "{pipeline}"
+    );
+    assert_eq!(pipeline["webhooks"][0]["name"], "only");
+    http.delete("/v2/repositories/alice/app/webhook_pipeline/ci-then-deploy/")
+        .await
+        .expect(204);
+    drop(serve.stopped());
+
+    let serve = Serve::start(&args);
+    let log = serve.wait_for_line("the seed's summary", |l| l.contains("seed file applied"));
+    assert!(log.contains("pipelines: 1 created, 0 left alone"), "{log}");
+    let http = Http::new(&serve.url);
+    let pipeline = http
+        .get("/v2/repositories/alice/app/webhook_pipeline/ci-then-deploy/")
+        .await
+        .expect(200);
+    assert_eq!(
+        pipeline["webhooks"].as_array().unwrap().len(),
+        2,
+        "{pipeline}"
+    );
+}
