@@ -216,18 +216,19 @@ pub(crate) fn check_format(path: &Path) -> Result<(), OpenError> {
     Ok(())
 }
 
+/// A file the data directory must have, read whole; a missing one is damage (`missing` says
+/// what it was for).
+fn read_required(path: &Path, missing: &str) -> Result<Vec<u8>, OpenError> {
+    match fs::read(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Err(damaged(path, None, missing)),
+        other => other.map_err(io_error("read", path)),
+    }
+}
+
 /// The generation named by `CURRENT`.
 pub(crate) fn read_current(path: &Path) -> Result<u64, OpenError> {
-    let text = match fs::read_to_string(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(damaged(
-                path,
-                None,
-                "the file is missing (it names the snapshot and journal to start from)",
-            ))
-        }
-        other => other.map_err(io_error("read", path))?,
-    };
+    let missing = "the file is missing (it names the snapshot and journal to start from)";
+    let text = String::from_utf8_lossy(&read_required(path, missing)?).into_owned();
     text.trim()
         .parse()
         .map_err(|_| damaged(path, None, format!("expected a number, found {text:?}")))
@@ -284,13 +285,8 @@ pub(crate) struct Scanned {
 /// Reads a journal; a torn tail is allowed only when `last` (the file being written when the
 /// process stopped).
 pub(crate) fn scan_journal(path: &Path, last: bool) -> Result<Scanned, OpenError> {
-    let bytes = match fs::read(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(damaged(path, None, "the journal file is missing"))
-        }
-        other => other.map_err(io_error("read", path))?,
-    };
-    check_header(path, &bytes, JOURNAL_MAGIC, last)?;
+    let bytes = read_required(path, "the journal file is missing")?;
+    check_header(path, &bytes, JOURNAL_MAGIC)?;
     let mut records = Vec::new();
     let mut at = FILE_HEADER.min(bytes.len());
     let end = bytes.len();
@@ -357,11 +353,10 @@ pub(crate) fn scan_journal(path: &Path, last: bool) -> Result<Scanned, OpenError
     })
 }
 
-fn check_header(path: &Path, bytes: &[u8], magic: &[u8; 8], last: bool) -> Result<(), OpenError> {
+fn check_header(path: &Path, bytes: &[u8], magic: &[u8; 8]) -> Result<(), OpenError> {
     if bytes.len() < FILE_HEADER {
         // A journal is created with its header and fsynced before anything is written to it;
         // a short one is damage.
-        let _ = last;
         return Err(damaged(
             path,
             Some(0),
@@ -395,17 +390,8 @@ pub(crate) fn write_snapshot(path: &Path, payload: &[u8]) -> io::Result<()> {
 
 /// Reads a snapshot file's payload; any damage (it was written whole) is an error.
 pub(crate) fn read_snapshot(path: &Path) -> Result<Vec<u8>, OpenError> {
-    let bytes = match fs::read(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(damaged(
-                path,
-                None,
-                "the snapshot file is missing (CURRENT names it)",
-            ))
-        }
-        other => other.map_err(io_error("read", path))?,
-    };
-    check_header(path, &bytes, SNAPSHOT_MAGIC, false)?;
+    let bytes = read_required(path, "the snapshot file is missing (CURRENT names it)")?;
+    check_header(path, &bytes, SNAPSHOT_MAGIC)?;
     let rest = &bytes[FILE_HEADER..];
     let bad = |offset: usize, problem: &str| damaged(path, Some(offset as u64), problem);
     if rest.len() < RECORD_HEADER {
