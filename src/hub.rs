@@ -152,7 +152,9 @@ impl HubBuilder {
                 let stopped = async {
                     let _ = stopped.await;
                 };
-                let _ = crate::server::serve(listener, store, queue, stopped).await;
+                let _ = crate::server::serve(listener, store.clone(), queue, stopped).await;
+                // With a data directory: what is queued is written, and a clean stop noted.
+                store.close();
             }
         };
         match self.runtime {
