@@ -11,6 +11,8 @@
 //! ```text
 //! CRASH_ROUNDS=200 cargo test --release --test integration crash -- --nocapture
 //! ```
+//!
+//! (`CRASH_KEEP_DIR=1` keeps the data directory, to look into after a failure).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -55,7 +57,15 @@ async fn crash_at_random_moments_loses_nothing_acknowledged_and_leaves_nothing_h
     eprintln!("crash test: {rounds} rounds, CRASH_SEED={seed}");
     let mut rng = Rng(seed);
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("CRASH_KEEP_DIR").is_some() {
+        // Kept after the test, to look into after a failure.
+        dir.disable_cleanup(true);
+        eprintln!(
+            "crash test: data directory {} is kept",
+            dir.path().display()
+        );
+    }
     let (receiver, callbacks) = Receiver::start().await;
     let callbacks = Arc::new(tokio::sync::Mutex::new(callbacks));
     let mut ledger = Ledger::default();
