@@ -84,6 +84,9 @@ async fn snapshots_rotate_the_journal_and_a_crash_after_them_loses_nothing() {
             .await
             .expect(200);
     }
+    // Stopped cleanly first: the restarted server may be writing a snapshot of its own, and a
+    // clean stop waits for it.
+    drop(serve.stopped());
     // Nothing older than CURRENT's snapshot is left: one snapshot, and the journals from its
     // generation on (the one it starts, and one more if a snapshot was being written).
     let generation = current(&data);

@@ -238,6 +238,7 @@ impl Journal {
                 snapshot_bytes,
                 blob_dirs,
                 snapshot: Arc::new(AtomicU8::new(SNAPSHOT_IDLE)),
+                snapshotting: None,
             },
         );
         Ok((
@@ -351,6 +352,8 @@ struct Writer {
     snapshot_bytes: u64,
     blob_dirs: Vec<PathBuf>,
     snapshot: Arc<AtomicU8>,
+    /// The thread writing a snapshot, if one is: a clean stop waits for it.
+    snapshotting: Option<JoinHandle<()>>,
 }
 
 impl Writer {
@@ -425,6 +428,10 @@ impl Writer {
                     let alive = Entry::Alive(Timestamp::now());
                     files::frame(&mut buffer, &serde_json::to_vec(&alive)?);
                     stop = true;
+                    // A clean stop leaves no snapshot half written.
+                    if let Some(snapshotting) = self.snapshotting.take() {
+                        let _ = snapshotting.join();
+                    }
                 }
             }
         }
@@ -459,7 +466,11 @@ impl Writer {
         self.file_len = FILE_HEADER as u64;
         let dir = self.dir.clone();
         let state = self.snapshot.clone();
-        std::thread::Builder::new()
+        // The one before has finished (a snapshot is asked for only once it has).
+        if let Some(done) = self.snapshotting.take() {
+            let _ = done.join();
+        }
+        let snapshotting = std::thread::Builder::new()
             .name("hubmock-snapshot".to_owned())
             .spawn(move || {
                 if let Err(err) = write_snapshot(&dir, next, &image) {
@@ -474,6 +485,7 @@ impl Writer {
                 }
                 state.store(SNAPSHOT_IDLE, Ordering::Release);
             })?;
+        self.snapshotting = Some(snapshotting);
         Ok(())
     }
 }
