@@ -206,16 +206,19 @@ impl Journal {
                 problem: format!("the file is missing, but journal-{orphan} comes after it"),
             });
         }
-        // Files a finished or interrupted snapshot left behind.
+        // Files a finished or interrupted snapshot left behind: journals older than CURRENT's
+        // (its snapshot holds them), every snapshot but CURRENT's (an older one, or a newer one
+        // written before the crash but never named: the journals after CURRENT's hold it all),
+        // temporary files.
         for name in &listing {
-            let stale = |prefix: &str| {
+            let generation_of = |prefix: &str| {
                 name.strip_prefix(prefix)
                     .and_then(|g| g.parse::<u64>().ok())
-                    .is_some_and(|g| {
-                        !journals.contains(&g) && (prefix == "journal-" || g != generation)
-                    })
             };
-            if stale("journal-") || stale("snapshot-") || name.starts_with(".tmp-") {
+            let stale = generation_of("journal-").is_some_and(|g| g < generation)
+                || generation_of("snapshot-").is_some_and(|g| g != generation)
+                || name.starts_with(".tmp-");
+            if stale {
                 let _ = fs::remove_file(dir.join(name));
             }
         }
