@@ -271,15 +271,28 @@ impl Run {
         effects
     }
 
-    /// R9 after a restart: the step still awaits its callback, now until `deadline` (the time
-    /// that was left when the last process stopped, counted from now). `None` when the step
-    /// awaits nothing.
-    pub fn resume_wait(&mut self, step: usize, deadline: Timestamp) -> Option<Effect> {
-        if !self.awaits_callback(step) || self.steps[step].callback_deadline.is_none() {
-            return None;
+    /// R4 and R9 after a restart (deliveries that were being sent were recorded as failed
+    /// first): a step decided to be delivered whose delivery never went out is delivered now,
+    /// as long as the run still delivers; a step awaiting its callback until a deadline waits
+    /// until `resumed(deadline)` (the time that was left when the last process stopped,
+    /// counted from now). Changes only those deadlines.
+    pub fn restart(&mut self, resumed: impl Fn(Timestamp) -> Timestamp) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for step in 0..self.steps.len() {
+            let s = &self.steps[step];
+            if s.delivered_at.is_some() && s.delivery.is_none() {
+                if self.still_delivers(step) {
+                    effects.push(Effect::Deliver { step });
+                }
+            } else if let Some(deadline) = s.callback_deadline {
+                if self.awaits_callback(step) {
+                    let deadline = resumed(deadline);
+                    self.steps[step].callback_deadline = Some(deadline);
+                    effects.push(Effect::ArmTimer { step, deadline });
+                }
+            }
         }
-        self.steps[step].callback_deadline = Some(deadline);
-        Some(Effect::ArmTimer { step, deadline })
+        effects
     }
 
     /// R9 after a restart or an import: a timer for every step that awaits its callback until

@@ -74,30 +74,46 @@ pub struct PendingPut {
 impl PendingPut {
     /// Undoes the put in `index` as [`Registry::undo_put`] does; answers what changed.
     pub(super) fn undo(&self, index: &mut Index) -> Vec<RegistryChange> {
-        let mut changes = Vec::new();
-        let Some(entry) = index.repos.get_mut(&self.repo) else {
-            return changes;
-        };
-        if entry.tags.get(&self.tag) == Some(&self.digest) {
-            match &self.before {
-                Some(before) => entry.tags.insert(self.tag.clone(), before.clone()),
-                None => entry.tags.remove(&self.tag),
+        let tag = Some((&self.tag, &self.before));
+        undo_in(index, &self.repo, tag, &self.digest, self.new_manifest)
+    }
+}
+
+/// Undoes a put in `index`: `tag` names what it named before (`(tag, before)`, unless another
+/// put moved it since), and a manifest that was new goes unless a tag names it. Answers what
+/// changed, for the journal; the caller removes a file nothing links any more.
+fn undo_in(
+    index: &mut Index,
+    repo: &RepoName,
+    tag: Option<(&String, &Option<Digest>)>,
+    digest: &Digest,
+    new_manifest: bool,
+) -> Vec<RegistryChange> {
+    let mut changes = Vec::new();
+    let Some(entry) = index.repos.get_mut(repo) else {
+        return changes;
+    };
+    if let Some((tag, before)) = tag {
+        if entry.tags.get(tag) == Some(digest) {
+            match before {
+                Some(before) => entry.tags.insert(tag.clone(), before.clone()),
+                None => entry.tags.remove(tag),
             };
             changes.push(RegistryChange::Tag {
-                repo: self.repo.clone(),
-                tag: self.tag.clone(),
-                digest: self.before.clone(),
+                repo: repo.clone(),
+                tag: tag.clone(),
+                digest: before.clone(),
             });
         }
-        if self.new_manifest && !entry.tags.values().any(|d| *d == self.digest) {
-            entry.manifests.remove(&self.digest);
-            changes.push(RegistryChange::Unmanifest {
-                repo: self.repo.clone(),
-                digest: self.digest.clone(),
-            });
-        }
-        changes
     }
+    if new_manifest && !entry.tags.values().any(|d| d == digest) {
+        entry.manifests.remove(digest);
+        changes.push(RegistryChange::Unmanifest {
+            repo: repo.clone(),
+            digest: digest.clone(),
+        });
+    }
+    changes
 }
 
 /// A manifest opened for reading.
@@ -257,29 +273,12 @@ impl Registry {
     pub fn undo_put(&self, repo: &RepoName, put: &TagPut) {
         let mut index = self.lock();
         let pending = index.pending_puts.remove(&put.id).is_some();
-        let Some(entry) = index.repos.get_mut(repo) else {
-            return;
-        };
-        if let Some((tag, before)) = &put.tag {
-            if entry.tags.get(tag) == Some(&put.digest) {
-                match before {
-                    Some(before) => entry.tags.insert(tag.clone(), before.clone()),
-                    None => entry.tags.remove(tag),
-                };
-                self.journal(|| RegistryChange::Tag {
-                    repo: repo.clone(),
-                    tag: tag.clone(),
-                    digest: before.clone(),
-                });
+        let tag = put.tag.as_ref().map(|(tag, before)| (tag, before));
+        for change in undo_in(&mut index, repo, tag, &put.digest, put.new_manifest) {
+            if let RegistryChange::Unmanifest { digest, .. } = &change {
+                self.release_if_unlinked(&mut index, digest);
             }
-        }
-        if put.new_manifest && !entry.tags.values().any(|d| *d == put.digest) {
-            entry.manifests.remove(&put.digest);
-            self.journal(|| RegistryChange::Unmanifest {
-                repo: repo.clone(),
-                digest: put.digest.clone(),
-            });
-            self.release_if_unlinked(&mut index, &put.digest);
+            self.journal(|| change);
         }
         if pending {
             // Last: a crash before it leaves the put pending, undone again at the restart.

@@ -127,10 +127,7 @@ fn repository(entry: &Spanned<RepositoryDef>, index: usize) -> Result<SeedReposi
     // The control API's own reading of its body: the same rules, the same messages.
     let repository = Repository::from_json(&body).map_err(|errors| {
         let located = located(&errors, entry.referenced, |field| {
-            def.written()
-                .into_iter()
-                .find(|(key, _)| *key == field)
-                .map(|(_, value)| value.referenced)
+            written_at(def.written(), field)
         });
         (located.0, format!("{label}: {}", located.1))
     })?;
@@ -194,17 +191,9 @@ fn pipeline(
                 let Some(key) = path.next() else {
                     return Some(webhook.referenced);
                 };
-                return webhook
-                    .value
-                    .written()
-                    .into_iter()
-                    .find(|(written, _)| *written == key)
-                    .map(|(_, value)| value.referenced);
+                return written_at(webhook.value.written(), key);
             }
-            def.written()
-                .into_iter()
-                .find(|(key, _)| *key == field)
-                .map(|(_, value)| value.referenced)
+            written_at(def.written(), field)
         });
         (located.0, format!("{label}: {}", located.1))
     })?;
@@ -231,6 +220,14 @@ fn first_message(errors: &FieldErrors) -> String {
 /// The first error in the file of an API's [`FieldErrors`], located: `field: message`, at
 /// where `locate` says the field was written (the entry itself for a missing field). A list
 /// of objects (a pipeline's webhooks) is located item by item as `field.{i}.{key}`.
+/// Where field `field` was written, among the fields `written`.
+fn written_at(written: Vec<(&'static str, &Spanned<Value>)>, field: &str) -> Option<Location> {
+    written
+        .into_iter()
+        .find(|(key, _)| *key == field)
+        .map(|(_, value)| value.referenced)
+}
+
 fn located(
     errors: &FieldErrors,
     entry: Location,

@@ -12,7 +12,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -21,8 +20,7 @@ use super::state::State;
 use super::{Store, Work};
 use crate::config::Config;
 use crate::logging;
-use crate::model::chain::Effect;
-use crate::model::run::{DeliveryResult, StepStatus};
+use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
 use crate::registry::{BlobStore, Registry, RegistryImage};
 
@@ -139,34 +137,13 @@ impl Store {
                     changes.run(run_id, effects);
                 }
             }
-            // Queued deliveries go out (a step called back early is still delivered, as the
-            // chain has it); callback waits resume with the time that was left.
-            let open: Vec<u64> = state
-                .runs
-                .values()
-                .filter(|r| r.steps().iter().any(|s| s.delivery.is_none()))
-                .map(|r| r.id())
-                .collect();
-            for run_id in open {
-                let run = state
-                    .runs
-                    .get_mut(&run_id)
-                    .map(Arc::make_mut)
-                    .expect("listed above");
-                let mut effects = Vec::new();
-                for step in 0..run.steps().len() {
-                    let s = &run.steps()[step];
-                    if s.delivered_at.is_some() && s.delivery.is_none() {
-                        if run.still_delivers(step) {
-                            effects.push(Effect::Deliver { step });
-                        }
-                    } else if s.status != StepStatus::AwaitingCallback {
-                        continue;
-                    } else if let Some(deadline) = s.callback_deadline {
-                        let left: Duration = deadline.since(last_alive);
-                        effects.extend(run.resume_wait(step, now.after(left)));
-                    }
-                }
+            // Queued deliveries go out; callback waits resume with the time that was left.
+            let resumed = |deadline: Timestamp| now.after(deadline.since(last_alive));
+            let ids: Vec<u64> = state.runs.keys().copied().collect();
+            for run_id in ids {
+                // Not shared yet at start: no copy.
+                let run = state.runs.get_mut(&run_id).map(Arc::make_mut);
+                let effects = run.map(|run| run.restart(resumed)).unwrap_or_default();
                 if !effects.is_empty() {
                     changes.run(run_id, effects);
                 }
