@@ -436,3 +436,32 @@ async fn a_manifest_put_whose_push_event_a_crash_cut_off_is_undone_at_the_restar
         store.close();
     }
 }
+
+#[test]
+fn a_one_step_run_awaiting_its_callback_keeps_its_timer_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut queue) = open(dir.path(), config());
+    let dispatch = pushed(&store, &mut queue, &["http://a.test/"]);
+    assert!(store.sending(&dispatch));
+    store.delivered(&dispatch, answered(&dispatch, 200));
+    store.close();
+    drop(store);
+    let (store, mut queue) = open(dir.path(), config());
+    let run = store.run(dispatch.run_id).unwrap();
+    assert_eq!(run.steps()[0].status, StepStatus::AwaitingCallback);
+    let deadline = run.steps()[0].callback_deadline.expect("still armed");
+    let mut armed = false;
+    while let Ok(work) = queue.try_recv() {
+        if let Work::ArmTimer {
+            run_id,
+            step,
+            deadline: at,
+            ..
+        } = work
+        {
+            armed |= run_id == dispatch.run_id && step == 0 && at == deadline;
+        }
+    }
+    assert!(armed, "the only step's timer is armed again");
+    store.close();
+}
