@@ -128,7 +128,14 @@ async fn crash_at_random_moments_loses_nothing_acknowledged_and_leaves_nothing_h
             .verify(&http, &receiver, &check)
             .await
             .unwrap_or_else(|problem| {
-                panic!("after the crash of round {round} (CRASH_SEED={seed}): {problem}")
+                let alive = serve.child.try_wait().unwrap().is_none();
+                let log = serve.log_lines();
+                let tail = log[log.len().saturating_sub(40)..].join("\n");
+                panic!(
+                    "after the crash of round {round} (CRASH_SEED={seed}): {problem}\n\
+                     the restarted server is {}; its log ends:\n{tail}",
+                    if alive { "alive" } else { "gone" }
+                )
             });
     }
     eprintln!(

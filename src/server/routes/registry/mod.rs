@@ -421,6 +421,7 @@ fn file_body(file: std::fs::File, start: u64, length: u64) -> ResponseBody {
             let mut buf = bytes::BytesMut::with_capacity(READ.min(left) as usize);
             match file.read_buf(&mut buf).await {
                 Ok(0) => {
+                    tracing::warn!(left, length, "a blob's file ended before its recorded size");
                     sender.abort("the blob ended early".into());
                     return;
                 }
@@ -431,6 +432,7 @@ fn file_body(file: std::fs::File, start: u64, length: u64) -> ResponseBody {
                     }
                 }
                 Err(err) => {
+                    tracing::warn!(left, length, "reading a blob's file failed: {err}");
                     sender.abort(Box::new(err));
                     return;
                 }
