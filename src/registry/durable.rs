@@ -99,6 +99,39 @@ struct RepoImage {
     tags: BTreeMap<String, Digest>,
 }
 
+/// The registry's index being rebuilt at a restart: a snapshot's image, then each change
+/// journaled after it, applied as the journal is read.
+pub(crate) struct Replay {
+    index: Index,
+}
+
+impl Replay {
+    /// Starts from a snapshot's image (the default one: from nothing).
+    pub(crate) fn new(image: RegistryImage) -> Replay {
+        let mut index = Index {
+            next_seq: image.next_seq,
+            pending_puts: image.pending_puts.into_iter().collect(),
+            ..Index::default()
+        };
+        for (name, repo) in image.repos {
+            index.repos.insert(
+                name,
+                Repo {
+                    blobs: repo.blobs,
+                    manifests: repo.manifests,
+                    tags: repo.tags,
+                },
+            );
+        }
+        Replay { index }
+    }
+
+    /// Applies one change, in journal order.
+    pub(crate) fn apply(&mut self, change: RegistryChange) {
+        apply(&mut self.index, change);
+    }
+}
+
 /// Where the registry sends its changes.
 pub(crate) type Sink = Arc<dyn Fn(RegistryChange) + Send + Sync>;
 
@@ -142,36 +175,17 @@ impl Registry {
         with(image)
     }
 
-    /// Rebuilds the index from a snapshot's image and the changes journaled after it, then
-    /// undoes every put by tag still pending (neither in `settled`, the puts the store's
-    /// records name, nor settled by an undo): its push event never happened. Every file a
-    /// repository links must be on disk (`Err` names the first missing one); files no
-    /// repository links (published just before a crash) and uploads are removed. Answers the
-    /// changes the undoing made, for the journal.
+    /// Finishes the index [`Replay`] rebuilt, then undoes every put by tag still pending
+    /// (neither in `settled`, the puts the store's records name, nor settled by an undo): its
+    /// push event never happened. Every file a repository links must be on disk (`Err` names
+    /// the first missing one); files no repository links (published just before a crash) and
+    /// uploads are removed. Answers the changes the undoing made, for the journal.
     pub(crate) fn restore(
         &self,
-        image: RegistryImage,
-        changes: Vec<RegistryChange>,
+        replay: Replay,
         settled: &std::collections::HashSet<u64>,
     ) -> Result<Vec<RegistryChange>, String> {
-        let mut index = Index {
-            next_seq: image.next_seq,
-            pending_puts: image.pending_puts.into_iter().collect(),
-            ..Index::default()
-        };
-        for (name, repo) in image.repos {
-            index.repos.insert(
-                name,
-                Repo {
-                    blobs: repo.blobs,
-                    manifests: repo.manifests,
-                    tags: repo.tags,
-                },
-            );
-        }
-        for change in changes {
-            apply(&mut index, change);
-        }
+        let mut index = replay.index;
         let mut undone = Vec::new();
         let mut pending: Vec<(u64, PendingPut)> = std::mem::take(&mut index.pending_puts)
             .into_iter()

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 pub use blobs::{Appended, BlobRead};
 pub use digest::{Algorithm, Digest, Hasher};
+pub(crate) use durable::Replay;
 pub use durable::{RegistryChange, RegistryImage};
 pub use error::RegistryError;
 pub use manifests::{ManifestRead, Page, Referrer, Stored, TagPut};

@@ -316,6 +316,19 @@ impl Store {
         });
     }
 
+    /// Writes a snapshot and waits until it is written (at start, before anything is served,
+    /// so nothing waits on the locks meanwhile; the copy is taken the same way as
+    /// [`Store::snapshot`]'s).
+    fn snapshot_now(&self) {
+        if let Some(journal) = &self.shared.journal {
+            let image = self.shared.registry.image_locked(|registry| {
+                let state = self.lock();
+                persist::Image::of(&state, registry)
+            });
+            journal.snapshot_now(image);
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.shared.config

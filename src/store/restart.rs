@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::logging;
 use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
-use crate::registry::{BlobStore, Registry, RegistryImage};
+use crate::registry::{BlobStore, Registry, RegistryImage, Replay};
 
 /// The error a delivery in flight at a crash is recorded with.
 pub const INTERRUPTED: &str =
@@ -30,6 +30,18 @@ pub const INTERRUPTED: &str =
 
 /// How many journal bytes are written between two snapshots, by default.
 pub const SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a data directory holds, read back by [`Store::load`].
+pub(crate) struct Loaded {
+    pub(crate) state: State,
+    pub(crate) registry: Registry,
+    /// The journal, ready for more.
+    pub(crate) journal: Journal,
+    /// The last moment the previous process is known to have been alive.
+    pub(crate) last_alive: Option<Timestamp>,
+    /// How many journal bytes were read after the snapshot.
+    pub(crate) replayed: u64,
+}
 
 impl Store {
     /// A store over the data directory `dir`: its state and registry as they were, the work
@@ -41,59 +53,74 @@ impl Store {
         public_url: &str,
         dir: &Path,
     ) -> Result<(Store, mpsc::UnboundedReceiver<Work>), OpenError> {
-        let (state, registry, journal, last_alive) = Store::load(&config, dir)?;
-        let (store, queue) = Store::with_parts(config, public_url, state, registry, Some(journal));
-        store.resume_after_restart(last_alive.unwrap_or_else(Timestamp::now));
+        let loaded = Store::load(&config, dir)?;
+        // Past `--snapshot-bytes` of journal a snapshot is written now, before anything is
+        // served: one written in the background can be cut off by the next crash, and a
+        // process killed often enough would otherwise pile up journals that every start reads.
+        let compact = loaded.replayed > config.snapshot_bytes;
+        let (store, queue) = Store::with_parts(
+            config,
+            public_url,
+            loaded.state,
+            loaded.registry,
+            Some(loaded.journal),
+        );
+        store.resume_after_restart(loaded.last_alive.unwrap_or_else(Timestamp::now));
+        if compact {
+            let started = std::time::Instant::now();
+            store.snapshot_now();
+            tracing::info!(
+                target: logging::SERVER,
+                "the journals held {} bytes since the last snapshot; a new snapshot was written \
+                 before serving (in {:?})",
+                loaded.replayed,
+                started.elapsed()
+            );
+        }
         Ok((store, queue))
     }
 
     /// The state and registry a data directory holds, as the last process left them, and its
     /// journal ready for more.
-    pub(crate) fn load(
-        config: &Config,
-        dir: &Path,
-    ) -> Result<(State, Registry, Journal, Option<Timestamp>), OpenError> {
+    pub(crate) fn load(config: &Config, dir: &Path) -> Result<Loaded, OpenError> {
         let blobs = BlobStore::at(dir.join("registry"));
         let blob_dirs = blobs.blob_dirs().map_err(|error| OpenError::Io {
             what: "create the registry's directory".to_owned(),
             path: dir.join("registry"),
             error,
         })?;
-        let (journal, recovered) = Journal::open(dir, config.snapshot_bytes, blob_dirs)?;
+        let mut opened = Journal::open(dir, config.snapshot_bytes, blob_dirs)?;
+        let (mut state, registry_image) = match opened.image.take() {
+            Some(image) => image.into_state(),
+            None => (State::default(), RegistryImage::default()),
+        };
+        let mut replay = Replay::new(registry_image);
+        let mut settled = std::collections::HashSet::new();
+        // Each record is applied as it is read: a journal is never held in memory whole.
+        let (journal, recovered) = opened.replay(|entry| match entry {
+            Entry::State(delta) => {
+                settled.extend(delta.settles.iter().copied());
+                if delta.reset {
+                    // A reset clears the registry too, in the same record.
+                    replay = Replay::new(RegistryImage::default());
+                }
+                delta.apply(&mut state, config.delivery_log_limit);
+            }
+            Entry::Registry(change) => replay.apply(change),
+            Entry::Alive(_) => {}
+        })?;
         let Recovered {
-            image,
-            entries,
             warnings,
             last_alive,
+            replayed,
         } = recovered;
         for warning in &warnings {
             tracing::warn!(target: logging::SERVER, "{warning}");
         }
-        let (mut state, mut registry_image) = match image {
-            Some(image) => image.into_state(),
-            None => (State::default(), RegistryImage::default()),
-        };
-        let mut registry_changes = Vec::new();
-        let mut settled = std::collections::HashSet::new();
-        for entry in entries {
-            match entry {
-                Entry::State(delta) => {
-                    settled.extend(delta.settles);
-                    if delta.reset {
-                        // A reset clears the registry too, in the same record.
-                        registry_image = RegistryImage::default();
-                        registry_changes.clear();
-                    }
-                    delta.apply(&mut state, config.delivery_log_limit);
-                }
-                Entry::Registry(change) => registry_changes.push(change),
-                Entry::Alive(_) => {}
-            }
-        }
         state.count_pending();
         let registry = Registry::new(blobs);
         let undone = registry
-            .restore(registry_image, registry_changes, &settled)
+            .restore(replay, &settled)
             .map_err(|problem| OpenError::Damaged {
                 path: dir.join("registry"),
                 offset: None,
@@ -108,7 +135,13 @@ impl Store {
         registry.journal_to(std::sync::Arc::new(move |change| {
             sink.send_registry(change)
         }));
-        Ok((state, registry, journal, last_alive))
+        Ok(Loaded {
+            state,
+            registry,
+            journal,
+            last_alive,
+            replayed,
+        })
     }
 
     /// Takes up the work the previous process had under way (module documentation).

@@ -272,49 +272,69 @@ pub(crate) fn frame(buffer: &mut Vec<u8>, payload: &[u8]) {
     buffer.extend_from_slice(payload);
 }
 
-/// A journal file read back.
+/// What reading a journal found besides its records.
 pub(crate) struct Scanned {
-    /// Each record's payload with its offset.
-    pub(crate) records: Vec<(u64, Vec<u8>)>,
     /// Where the good part ends (the file is cut back to it when a tail was torn).
     pub(crate) good_len: u64,
     /// A torn last record: its offset and how many bytes were dropped.
     pub(crate) torn: Option<(u64, u64)>,
 }
 
-/// Reads a journal; a torn tail is allowed only when `last` (the file being written when the
-/// process stopped).
-pub(crate) fn scan_journal(path: &Path, last: bool) -> Result<Scanned, OpenError> {
-    let bytes = read_required(path, "the journal file is missing")?;
-    check_header(path, &bytes, JOURNAL_MAGIC)?;
-    let mut records = Vec::new();
-    let mut at = FILE_HEADER.min(bytes.len());
-    let end = bytes.len();
+/// Reads a journal record by record, handing each payload and its offset to `record` as it
+/// is read (a journal is never held in memory whole); a torn tail is allowed only when `last`
+/// (the file being written when the process stopped). An error `record` answers ends the scan.
+pub(crate) fn scan_journal(
+    path: &Path,
+    last: bool,
+    mut record: impl FnMut(u64, &[u8]) -> Result<(), OpenError>,
+) -> Result<Scanned, OpenError> {
+    let read_error = |error| OpenError::Io {
+        what: "read".to_owned(),
+        path: path.to_owned(),
+        error,
+    };
+    let file = match File::open(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(damaged(path, None, "the journal file is missing"))
+        }
+        opened => opened.map_err(read_error)?,
+    };
+    let end = file.metadata().map_err(read_error)?.len();
+    let mut reader = io::BufReader::with_capacity(1 << 20, file);
+    let mut head = vec![0; FILE_HEADER.min(end as usize)];
+    reader.read_exact(&mut head).map_err(read_error)?;
+    check_header(path, &head, JOURNAL_MAGIC)?;
+    let mut at = FILE_HEADER as u64;
+    let mut payload = Vec::new();
     while at < end {
-        let rest = &bytes[at..];
+        let left = end - at;
         let torn = |problem: &str| -> Result<Scanned, OpenError> {
             if last {
                 Ok(Scanned {
-                    records: Vec::new(),
-                    good_len: at as u64,
-                    torn: Some((at as u64, (end - at) as u64)),
+                    good_len: at,
+                    torn: Some((at, left)),
                 })
             } else {
-                Err(damaged(path, Some(at as u64), problem))
+                Err(damaged(path, Some(at), problem))
             }
         };
-        let all_zeros = rest.iter().all(|b| *b == 0);
-        if rest.len() < RECORD_HEADER || all_zeros {
-            let outcome = torn("a record is cut short, and this is not the last journal")?;
-            return Ok(Scanned { records, ..outcome });
+        let short = "a record is cut short, and this is not the last journal";
+        if left < RECORD_HEADER as u64 {
+            return torn(short);
         }
-        let len_bytes: [u8; 4] = rest[..4].try_into().expect("four bytes");
-        let len_crc = u32::from_le_bytes(rest[4..8].try_into().expect("four bytes"));
-        let payload_crc = u32::from_le_bytes(rest[8..12].try_into().expect("four bytes"));
+        let mut header = [0u8; RECORD_HEADER];
+        reader.read_exact(&mut header).map_err(read_error)?;
+        if header.iter().all(|b| *b == 0) && rest_is_zeros(&mut reader).map_err(read_error)? {
+            // A crash left the file longer than what was written to it.
+            return torn(short);
+        }
+        let len_bytes: [u8; 4] = header[..4].try_into().expect("four bytes");
+        let len_crc = u32::from_le_bytes(header[4..8].try_into().expect("four bytes"));
+        let payload_crc = u32::from_le_bytes(header[8..12].try_into().expect("four bytes"));
         if crc32fast::hash(&len_bytes) != len_crc {
             return Err(damaged(
                 path,
-                Some(at as u64),
+                Some(at),
                 "a record's length fails its checksum",
             ));
         }
@@ -322,35 +342,47 @@ pub(crate) fn scan_journal(path: &Path, last: bool) -> Result<Scanned, OpenError
         if len > MAX_RECORD {
             return Err(damaged(
                 path,
-                Some(at as u64),
+                Some(at),
                 format!("a record claims {len} bytes"),
             ));
         }
-        let len = len as usize;
-        if rest.len() < RECORD_HEADER + len {
-            let outcome = torn("a record runs past the end, and this is not the last journal")?;
-            return Ok(Scanned { records, ..outcome });
+        let ends = at + (RECORD_HEADER as u64) + u64::from(len);
+        if ends > end {
+            return torn("a record runs past the end, and this is not the last journal");
         }
-        let payload = &rest[RECORD_HEADER..RECORD_HEADER + len];
-        if crc32fast::hash(payload) != payload_crc {
-            if at + RECORD_HEADER + len == end {
-                let outcome = torn("the last record fails its checksum")?;
-                return Ok(Scanned { records, ..outcome });
+        payload.resize(len as usize, 0);
+        reader.read_exact(&mut payload).map_err(read_error)?;
+        if crc32fast::hash(&payload) != payload_crc {
+            if ends == end {
+                return torn("the last record fails its checksum");
             }
             return Err(damaged(
                 path,
-                Some(at as u64),
+                Some(at),
                 "a record fails its checksum, and records follow it",
             ));
         }
-        records.push((at as u64, payload.to_vec()));
-        at += RECORD_HEADER + len;
+        record(at, &payload)?;
+        at = ends;
     }
     Ok(Scanned {
-        records,
-        good_len: end as u64,
+        good_len: end,
         torn: None,
     })
+}
+
+/// Whether everything `reader` has left is zero bytes (read to the end to know).
+fn rest_is_zeros(reader: &mut impl Read) -> io::Result<bool> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 fn check_header(path: &Path, bytes: &[u8], magic: &[u8; 8]) -> Result<(), OpenError> {
@@ -408,5 +440,94 @@ pub(crate) fn read_snapshot(path: &Path) -> Result<Vec<u8>, OpenError> {
     if crc32fast::hash(payload).to_le_bytes() != rest[8..12] {
         return Err(bad(FILE_HEADER, "the snapshot fails its checksum"));
     }
-    Ok(payload.to_vec())
+    // The payload in place of the file's bytes, not a copy of it: a snapshot can be large.
+    let mut bytes = bytes;
+    bytes.truncate(FILE_HEADER + RECORD_HEADER + len);
+    bytes.drain(..FILE_HEADER + RECORD_HEADER);
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal file holding `records`, then `tail`.
+    fn journal(records: &[&[u8]], tail: &[u8]) -> tempfile::TempPath {
+        let mut bytes = header(JOURNAL_MAGIC).to_vec();
+        for record in records {
+            frame(&mut bytes, record);
+        }
+        bytes.extend_from_slice(tail);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&bytes).unwrap();
+        file.into_temp_path()
+    }
+
+    fn scan(path: &Path, last: bool) -> Result<(Vec<(u64, Vec<u8>)>, Scanned), OpenError> {
+        let mut seen = Vec::new();
+        let scanned = scan_journal(path, last, |offset, payload| {
+            seen.push((offset, payload.to_vec()));
+            Ok(())
+        })?;
+        Ok((seen, scanned))
+    }
+
+    #[test]
+    fn records_are_read_in_order_with_their_offsets() {
+        let path = journal(&[b"one", b"two"], b"");
+        let (seen, scanned) = scan(&path, false).unwrap();
+        let second = (FILE_HEADER + RECORD_HEADER + 3) as u64;
+        assert_eq!(seen, vec![(12, b"one".to_vec()), (second, b"two".to_vec())]);
+        assert_eq!(scanned.good_len, second + (RECORD_HEADER + 3) as u64);
+        assert!(scanned.torn.is_none());
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_are_a_torn_tail_of_the_last_journal_only() {
+        let path = journal(&[b"one"], &[0; 40]);
+        let (seen, scanned) = scan(&path, true).unwrap();
+        assert_eq!(seen.len(), 1);
+        let end = (FILE_HEADER + RECORD_HEADER + 3) as u64;
+        assert_eq!(scanned.good_len, end);
+        assert_eq!(scanned.torn, Some((end, 40)));
+        let Err(OpenError::Damaged { offset, .. }) = scan(&path, false) else {
+            panic!("a journal that is not the last may not be torn");
+        };
+        assert_eq!(offset, Some(end));
+    }
+
+    #[test]
+    fn a_zero_header_with_bytes_after_it_is_damage_not_a_torn_tail() {
+        let mut tail = vec![0; 20];
+        tail.push(7);
+        let path = journal(&[b"one"], &tail);
+        let Err(OpenError::Damaged { problem, .. }) = scan(&path, true) else {
+            panic!("accepted");
+        };
+        assert!(problem.contains("length fails its checksum"), "{problem}");
+    }
+
+    #[test]
+    fn a_record_cut_short_at_the_end_is_torn_and_one_that_fails_its_checksum_mid_file_is_damage() {
+        let mut cut = Vec::new();
+        frame(&mut cut, b"three");
+        cut.truncate(cut.len() - 2);
+        let path = journal(&[b"one"], &cut);
+        let (seen, scanned) = scan(&path, true).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(scanned.torn.map(|t| t.1), Some(cut.len() as u64));
+
+        let path = journal(&[b"one", b"two"], b"");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[FILE_HEADER + RECORD_HEADER] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let Err(OpenError::Damaged {
+            offset, problem, ..
+        }) = scan(&path, true)
+        else {
+            panic!("accepted");
+        };
+        assert_eq!(offset, Some(FILE_HEADER as u64));
+        assert!(problem.contains("records follow it"), "{problem}");
+    }
 }

@@ -50,7 +50,9 @@ const SNAPSHOT_RUNNING: u8 = 2;
 
 enum Msg {
     Entry(u64, Entry),
-    Snapshot(u64, Box<Image>),
+    /// A snapshot to write; with a sender, written before the writer goes on, and the sender
+    /// told when it is.
+    Snapshot(u64, Box<Image>, Option<mpsc::SyncSender<()>>),
     Stop,
 }
 
@@ -80,28 +82,39 @@ pub(crate) struct Journal {
     inner: Arc<Inner>,
 }
 
-/// What a data directory held when it was opened.
-pub(crate) struct Recovered {
+/// A data directory opened: locked, its format checked, its snapshot read. Its journals are
+/// read by [`Opened::replay`].
+pub(crate) struct Opened {
     /// The snapshot the state starts from (`None`: an empty state).
     pub(crate) image: Option<Image>,
-    /// Every record after it, in order.
-    pub(crate) entries: Vec<Entry>,
+    dir: PathBuf,
+    lock: DirLock,
+    /// CURRENT's generation.
+    generation: u64,
+    listing: Vec<String>,
+    snapshot_bytes: u64,
+    blob_dirs: Vec<PathBuf>,
+    last_alive: Option<Timestamp>,
+}
+
+/// What replaying a data directory's journals found.
+pub(crate) struct Recovered {
     /// What was dropped or tidied, to be logged.
     pub(crate) warnings: Vec<String>,
     /// The last moment the previous process is known to have been alive.
     pub(crate) last_alive: Option<Timestamp>,
+    /// How many journal bytes were read: past `--snapshot-bytes`, a snapshot is due at once.
+    pub(crate) replayed: u64,
 }
 
 impl Journal {
-    /// Opens (or creates) a data directory: takes its lock, checks its format, reads its
-    /// snapshot and journals (a torn last record is cut off with a warning; any other damage
-    /// is an error), and starts the writer. `blob_dirs` are fsynced before a batch that links
-    /// a registry blob.
+    /// Opens (or creates) a data directory: takes its lock, checks its format and reads its
+    /// snapshot. `blob_dirs` are fsynced before a batch that links a registry blob.
     pub(crate) fn open(
         dir: &Path,
         snapshot_bytes: u64,
         blob_dirs: Vec<PathBuf>,
-    ) -> Result<(Journal, Recovered), OpenError> {
+    ) -> Result<Opened, OpenError> {
         fs::create_dir_all(dir).map_err(io_error("create the data directory", dir))?;
         let listing: Vec<String> = fs::read_dir(dir)
             .map_err(io_error("read the data directory", dir))?
@@ -110,7 +123,6 @@ impl Journal {
             .map_err(io_error("read the data directory", dir))?;
         let format = dir.join("FORMAT");
         let current = dir.join("CURRENT");
-        let mut warnings = Vec::new();
         let fresh = !listing
             .iter()
             .any(|name| name == "FORMAT" || name == "CURRENT" || name.starts_with("journal-"));
@@ -159,28 +171,52 @@ impl Journal {
         } else {
             None
         };
+        Ok(Opened {
+            last_alive: image.as_ref().map(|i| i.at),
+            image,
+            dir: dir.to_owned(),
+            lock,
+            generation,
+            listing,
+            snapshot_bytes,
+            blob_dirs,
+        })
+    }
+}
+
+impl Opened {
+    /// Reads the journals after the snapshot record by record, handing each record to `apply`
+    /// as it is read (a torn last record is cut off with a warning; any other damage is an
+    /// error), tidies what a finished or interrupted snapshot left, and starts the writer.
+    pub(crate) fn replay(
+        self,
+        mut apply: impl FnMut(Entry),
+    ) -> Result<(Journal, Recovered), OpenError> {
+        let Opened {
+            dir,
+            lock,
+            generation,
+            listing,
+            snapshot_bytes,
+            blob_dirs,
+            mut last_alive,
+            ..
+        } = self;
+        let dir = dir.as_path();
+        let mut warnings = Vec::new();
         // journal-<generation> and any later ones (a snapshot was being written).
         let mut journals = vec![generation];
         while files::journal_path(dir, journals[journals.len() - 1] + 1).exists() {
             journals.push(journals[journals.len() - 1] + 1);
         }
-        let mut last_alive = image.as_ref().map(|i| i.at);
-        let mut entries = Vec::new();
         let mut tail = (0, 0);
+        let mut replayed = 0;
         for (i, &g) in journals.iter().enumerate() {
             let path = files::journal_path(dir, g);
             let last = i + 1 == journals.len();
-            let scanned = files::scan_journal(&path, last)?;
-            if let Some((offset, dropped)) = scanned.torn {
-                warnings.push(format!(
-                    "{}: the last record (at byte {offset}, {dropped} bytes) was cut short by a \
-                     crash and is dropped; it was never acknowledged",
-                    path.display()
-                ));
-            }
-            for (offset, payload) in scanned.records {
+            let scanned = files::scan_journal(&path, last, |offset, payload| {
                 let entry: Entry =
-                    serde_json::from_slice(&payload).map_err(|err| OpenError::Damaged {
+                    serde_json::from_slice(payload).map_err(|err| OpenError::Damaged {
                         path: path.clone(),
                         offset: Some(offset),
                         problem: format!("a record cannot be read: {err}"),
@@ -190,8 +226,17 @@ impl Journal {
                     Entry::State(delta) => last_alive = delta.at.or(last_alive),
                     Entry::Registry(_) => {}
                 }
-                entries.push(entry);
+                apply(entry);
+                Ok(())
+            })?;
+            if let Some((offset, dropped)) = scanned.torn {
+                warnings.push(format!(
+                    "{}: the last record (at byte {offset}, {dropped} bytes) was cut short by a \
+                     crash and is dropped; it was never acknowledged",
+                    path.display()
+                ));
             }
+            replayed += scanned.good_len;
             tail = (g, scanned.good_len);
         }
         let newest = journals[journals.len() - 1];
@@ -247,14 +292,15 @@ impl Journal {
         Ok((
             journal,
             Recovered {
-                image,
-                entries,
                 warnings,
                 last_alive,
+                replayed,
             },
         ))
     }
+}
 
+impl Journal {
     fn start(lock: DirLock, writer: Writer) -> Journal {
         let (tx, rx) = mpsc::channel();
         let (synced_tx, synced) = watch::channel(Synced::default());
@@ -295,7 +341,19 @@ impl Journal {
 
     /// Queues a snapshot of everything recorded so far (called under both locks).
     pub(crate) fn send_snapshot(&self, image: Image) {
-        self.send_msg(|seq| Msg::Snapshot(seq, Box::new(image)));
+        self.send_msg(|seq| Msg::Snapshot(seq, Box::new(image), None));
+    }
+
+    /// Writes a snapshot of everything recorded so far and waits until it is written (at
+    /// start, before anything is served: see [`Recovered::replayed`]).
+    pub(crate) fn snapshot_now(&self, image: Image) {
+        self.inner
+            .snapshot
+            .store(SNAPSHOT_RUNNING, Ordering::Release);
+        let (done, written) = mpsc::sync_channel(1);
+        self.send_msg(|seq| Msg::Snapshot(seq, Box::new(image), Some(done)));
+        // No answer: the writer failed, and `durable` says so to every request.
+        let _ = written.recv();
     }
 
     /// Whether the writer asked for a snapshot; the one caller that sees `true` must send it.
@@ -422,10 +480,16 @@ impl Writer {
                     files::frame(&mut buffer, &serde_json::to_vec(&entry)?);
                     seq = seq.max(s);
                 }
-                Msg::Snapshot(s, image) => {
+                Msg::Snapshot(s, image, done) => {
                     self.flush(&mut buffer, &mut links)?;
                     self.rotate(image)?;
                     seq = seq.max(s);
+                    if let Some(done) = done {
+                        if let Some(snapshotting) = self.snapshotting.take() {
+                            let _ = snapshotting.join();
+                        }
+                        let _ = done.send(());
+                    }
                 }
                 Msg::Stop => {
                     let alive = Entry::Alive(Timestamp::now());
