@@ -463,7 +463,10 @@ mod tests {
         file.into_temp_path()
     }
 
-    fn scan(path: &Path, last: bool) -> Result<(Vec<(u64, Vec<u8>)>, Scanned), OpenError> {
+    /// Each record's offset and payload.
+    type Records = Vec<(u64, Vec<u8>)>;
+
+    fn scan(path: &Path, last: bool) -> Result<(Records, Scanned), OpenError> {
         let mut seen = Vec::new();
         let scanned = scan_journal(path, last, |offset, payload| {
             seen.push((offset, payload.to_vec()));
