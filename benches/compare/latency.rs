@@ -59,15 +59,15 @@ pub async fn latency(settings: &Settings, scratch: &Path) {
     // Every accepted push's webhook, or 30 s.
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let arrived = arrivals.lock().unwrap();
-        if sent
-            .accepted
-            .iter()
-            .all(|(run, _)| arrived.contains_key(run))
-        {
+        let all_arrived = {
+            let arrived = arrivals.lock().unwrap();
+            sent.accepted
+                .iter()
+                .all(|(run, _)| arrived.contains_key(run))
+        };
+        if all_arrived {
             break;
         }
-        drop(arrived);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let arrived = arrivals.lock().unwrap();

@@ -149,7 +149,7 @@ impl Settings {
             wrk_threads: env_or("COMPARE_WRK_THREADS", wrk_threads).max(1),
             warmup_secs: env_or("COMPARE_WARMUP_SECS", pick(3, 0)),
             // wrk counts whole seconds.
-            load_secs: env_or("COMPARE_SECS", pick(10, 1)).max(1),
+            load_secs: env_or("COMPARE_SECS", pick(15, 1)).max(1),
             drain: Duration::from_secs(env_or("COMPARE_DRAIN_SECS", pick(10, 3))),
             quiet: Duration::from_millis(env_or("COMPARE_QUIET_MS", pick(1000, 500))),
             pipelines: pipelines
