@@ -2,17 +2,17 @@
 # hubmock side by side with WireMock and nginx: one table, every figure measured in this run
 # on this machine. BENCHMARKS.md ("Side by side") says what each row measures.
 #
-#   benches/compare.sh                   # the full run, about 10 minutes on 2 cores
+#   benches/compare.sh                   # the full run: about 6 minutes once built
 #   COMPARE_TINY=1 benches/compare.sh    # every phase once with a few hundred operations (CI)
 #
 # Installs what is missing (Debian's nginx, wrk and, without a java, default-jre-headless;
 # WireMock's standalone jar from the npm package `wiremock`, kept under the target directory),
-# builds the benches, runs benches/compare.rs (ready, fanout, latency, callbacks, slow) and
-# benches/memory.rs (memory), and prints the table in Markdown on stdout; progress goes to
+# builds the benches, runs benches/compare/ (phases ready, fanout, latency, callbacks, slow)
+# and benches/memory.rs (phase memory), and prints the table in Markdown on stdout; progress goes to
 # stderr. Settings are environment variables: COMPARE_PHASES (a comma-separated subset of
 # the phases above), COMPARE_MEMORY_COUNTS (the memory phase's push counts, default
 # 10000,100000,300000), COMPARE_WIREMOCK_VERSION (default 3.13.2), and the COMPARE_* settings
-# benches/compare.rs lists. Nothing is asserted about the figures.
+# benches/compare/main.rs lists. Nothing is asserted about the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ say() { echo "compare.sh: $*" >&2; }
 scratch="$(mktemp -d)"
 rows="$scratch/rows.md"
 : >"$rows"
-# The bench programs started here (each stops what it started itself when it ends or dies).
+# The bench program running (it stops what it started when it ends or dies).
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do
@@ -30,7 +30,7 @@ cleanup() {
     rm -rf "$scratch"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'say "interrupted"; exit 130' INT TERM
 
 fail() {
     say "$*"
@@ -50,7 +50,8 @@ wiremock_version="${COMPARE_WIREMOCK_VERSION:-3.13.2}"
 # --- What the bench needs, installed only when missing --------------------------------------
 export DEBIAN_FRONTEND=noninteractive
 apt_updated=0
-install() {
+# need PACKAGE: Debian's, installed unless it is.
+need() {
     dpkg -s "$1" >/dev/null 2>&1 && return 0
     say "installing $1 (apt-get)"
     if [ "$apt_updated" = 0 ]; then
@@ -59,9 +60,9 @@ install() {
     fi
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$1" >/dev/null || fail "apt-get install $1 failed"
 }
-install nginx
-install wrk
-command -v java >/dev/null || install default-jre-headless
+need nginx
+need wrk
+command -v java >/dev/null || need default-jre-headless
 nginx="$(command -v nginx || echo /usr/sbin/nginx)"
 [ -x "$nginx" ] || fail "no nginx program after installing nginx"
 wrk="$(command -v wrk)" || fail "no wrk program after installing wrk"
@@ -69,7 +70,7 @@ java="$(command -v java)" || fail "no java program after installing default-jre-
 
 jar="$target/wiremock/wiremock-standalone-$wiremock_version.jar"
 if [ ! -s "$jar" ]; then
-    command -v npm >/dev/null || install npm
+    command -v npm >/dev/null || need npm
     say "fetching WireMock $wiremock_version (npm pack wiremock@$wiremock_version)"
     mkdir -p "$scratch/npm" "$(dirname "$jar")"
     (cd "$scratch/npm" && npm pack --silent "wiremock@$wiremock_version" >/dev/null) ||
@@ -95,13 +96,19 @@ memory="$(executable memory)"
 # Runs a bench program in the background (so the trap can stop it) and fails when it fails.
 run() {
     "$@" &
-    pids+=("$!")
-    wait "$!" || fail "$(basename "$1") failed (exit $?): see its messages above"
+    pids=("$!")
+    local status=0
+    wait "$!" || status=$?
+    pids=()
+    [ "$status" = 0 ] || fail "$(basename "$1") failed (exit $status): see its messages above"
 }
 
 # --- Measure -------------------------------------------------------------------------------
 export COMPARE_TINY="$tiny" COMPARE_PHASES="$phases" COMPARE_NGINX="$nginx" COMPARE_WRK="$wrk"
 export COMPARE_JAVA="$java" COMPARE_WIREMOCK_JAR="$jar"
+# The benches' scratch files (logs, nginx's configuration, hubmock's blob stores) go under
+# this script's, which the trap removes whatever happens to them.
+export TMPDIR="$scratch"
 started="$(date +%s)"
 load_at_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 run "$compare" >>"$rows"
@@ -131,7 +138,7 @@ fi
 echo "Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),"\
     "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r);"\
     "load average at the start $load_at_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "Programs: hubmock $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(rustc --version)),"\
+echo "Programs: hubmock $(git describe --always --dirty 2>/dev/null || echo '?') ($(rustc --version)),"\
     "$("$nginx" -v 2>&1 | sed 's/^nginx version: //'), $("$wrk" -v 2>&1 | head -1 | cut -d' ' -f1-2),"\
     "$("$java" -version 2>&1 | head -1), WireMock $wiremock_version"
 echo "Settings: COMPARE_TINY=$tiny COMPARE_PHASES=$phases; the run took $(($(date +%s) - started)) s"

@@ -362,7 +362,9 @@ async fn fan_out_phase(settings: &Settings, scratch: &Path) {
         for (system, delivered) in [("hubmock", &hub_delivered), ("WireMock", &wm_delivered)] {
             assert!(
                 delivered.count > 0,
-                "{system} delivered no webhook to nginx with {pipelines} pipelines"
+                "{system} delivered no webhook to nginx with {} within {} s of the load's end",
+                count(pipelines, "pipeline"),
+                settings.drain.as_secs()
             );
         }
         let what = format!("fan-out, {}", count(pipelines, "pipeline"));

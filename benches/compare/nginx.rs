@@ -110,8 +110,8 @@ impl Nginx {
         now.requests - since.requests - (now.reads - since.reads)
     }
 
-    /// Waits until deliveries stop arriving (none for `settings.quiet`) or `settings.drain`
-    /// after `ended`. `started` is when the load began.
+    /// Waits until deliveries stop arriving (none for `settings.quiet` once some have come)
+    /// or `settings.drain` after `ended`. `started` is when the load began.
     pub async fn settle(
         &self,
         settings: &Settings,
@@ -119,7 +119,7 @@ impl Nginx {
         started: Instant,
         ended: Instant,
     ) -> Delivered {
-        let (mut count, mut last_seen) = (0, started);
+        let (mut count, mut last_seen) = (0, ended);
         loop {
             let now = Instant::now();
             if now.duration_since(ended) >= settings.drain {
@@ -133,7 +133,7 @@ impl Nginx {
             let seen = self.since(since).await;
             if seen > count {
                 (count, last_seen) = (seen, now);
-            } else if now.duration_since(last_seen) >= settings.quiet {
+            } else if count > 0 && now.duration_since(last_seen) >= settings.quiet {
                 return Delivered {
                     count,
                     elapsed: last_seen.duration_since(started),
