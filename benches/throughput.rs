@@ -48,6 +48,9 @@ fn main() {
         // A small log: the bench measures delivery, not the memory of 20,000 records.
         let mut config = Config::default().with_auth(false);
         config.delivery_log_limit = 1_000;
+        // Every run is waited for by id after the pushes, and all may be pending at once.
+        config.history_limit = pushes;
+        config.max_pending_runs = config.max_pending_runs.max(pushes);
         // On this 2-worker runtime, as before: the engine shares the workers with the pushes.
         let store = Hub::builder()
             .config(config)

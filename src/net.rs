@@ -320,8 +320,16 @@ pub async fn serve_http<S, B>(
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
-        _ = connection.as_mut() => return,
-        _ = activity.expired(timeouts) => return,
+        ended = connection.as_mut() => {
+            if let Err(err) = ended {
+                tracing::debug!(target: crate::logging::REQUEST, "a connection ended: {err}");
+            }
+            return;
+        }
+        _ = activity.expired(timeouts) => {
+            tracing::debug!(target: crate::logging::REQUEST, "a connection overstayed its timeouts and was closed");
+            return;
+        }
         _ = stopping.cancelled() => {}
     }
     connection.as_mut().graceful_shutdown();

@@ -199,6 +199,18 @@ impl Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed while the server ran: what the server said last may tell why.
+            let lines = self.log_lines();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            let alive = matches!(self.child.try_wait(), Ok(None));
+            eprintln!(
+                "hubmock (pid {}, {}) logged last:\n{}",
+                self.child.id(),
+                if alive { "still running" } else { "gone" },
+                tail.join("\n")
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::serve_on;
+use super::serve_on_with_env;
 use crate::serve::Serve;
 use crate::util::{receiver, Http, Resp, WAIT};
 
@@ -146,7 +146,12 @@ async fn crash_at_random_moments_loses_nothing_acknowledged_and_leaves_nothing_h
 
 /// Starts the server on `dir`: it must come up, whatever moment the last one was killed at.
 fn start(dir: &Path) -> Serve {
-    let serve = serve_on(dir, &["--max-pending-runs", "1000000"]);
+    // Connection errors too (debug), for a failure's log tail.
+    let serve = serve_on_with_env(
+        dir,
+        &["--max-pending-runs", "1000000"],
+        &[("RUST_LOG", "warn,hubmock=info,hubmock::request=debug")],
+    );
     for line in serve.log_lines() {
         assert!(!line.contains("damaged"), "restart logged damage: {line}");
     }

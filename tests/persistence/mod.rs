@@ -14,20 +14,35 @@ use crate::serve::{Refused, Serve};
 
 /// `hubmock serve --no-auth --data-dir dir` plus `args`; panics with the log if it refuses.
 fn serve_on(dir: &Path, args: &[&str]) -> Serve {
-    try_serve_on(dir, args).unwrap_or_else(|refused| {
+    serve_on_with_env(dir, args, &[])
+}
+
+/// [`serve_on`] with environment variables set for the server.
+fn serve_on_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
+    try_serve_on_with_env(dir, args, env).unwrap_or_else(|refused| {
         panic!("hubmock refused to start on {}: {refused:?}", dir.display())
     })
 }
 
 /// `hubmock serve --no-auth --data-dir dir` plus `args`: the server, or how it refused.
 fn try_serve_on(dir: &Path, args: &[&str]) -> Result<Serve, Refused> {
+    try_serve_on_with_env(dir, args, &[])
+}
+
+fn try_serve_on_with_env(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Serve, Refused> {
     let mut all = vec![
         "--no-auth",
         "--data-dir",
         dir.to_str().expect("a UTF-8 path"),
     ];
     all.extend_from_slice(args);
-    Serve::spawn(Serve::command(&[], &all))
+    let mut command = Serve::command(&[], &all);
+    command.envs(env.iter().copied());
+    Serve::spawn(command)
 }
 
 /// Every file under `dir` with its bytes (directories as `None`), to show that a refusal left

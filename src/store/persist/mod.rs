@@ -561,10 +561,19 @@ fn write_snapshot(dir: &Path, generation: u64, image: &Image) -> io::Result<()> 
     let payload = serde_json::to_vec(image)?;
     files::write_snapshot(&files::snapshot_path(dir, generation), &payload)?;
     files::write_atomically(&dir.join("CURRENT"), format!("{generation}\n").as_bytes())?;
-    let previous = generation - 1;
-    let _ = fs::remove_file(files::journal_path(dir, previous));
-    if previous > 0 {
-        let _ = fs::remove_file(files::snapshot_path(dir, previous));
+    // Every older generation is replaced, not only the one before: a start that replayed
+    // several journals (background snapshots cut off by crashes) leaves them all behind.
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let older = ["journal-", "snapshot-"].iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .and_then(|g| g.parse::<u64>().ok())
+                .is_some_and(|g| g < generation)
+        });
+        if older {
+            let _ = fs::remove_file(dir.join(&*name));
+        }
     }
     Ok(())
 }
