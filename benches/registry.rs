@@ -10,7 +10,8 @@
 //! back to `/dev/null`: the servers' own speed, which skopeo (hashing and reading the layout
 //! on the same 2 cores) hides.
 //!
-//! `cargo bench --bench registry` (`ROUNDS=N` rounds of the 100 MiB image, default 5;
+//! `cargo bench --bench registry` (`ROUNDS=N` rounds of the 100 MiB image, default 5, and
+//! `SMALL_MIB=N` the size of each of its four layers, default 25;
 //! `LARGE_ROUNDS=N` of the large one, default 2; `LARGE_MIB=N` its size, default 1024).
 //! Skips, saying why, when `docker-registry` or `skopeo` is not installed
 //! (`apt-get install docker-registry skopeo`). Figures of one run: BENCHMARKS.md.
@@ -349,6 +350,7 @@ fn main() {
     let rounds = env_number("ROUNDS", 5).max(1);
     let large_rounds = env_number("LARGE_ROUNDS", 2).max(1);
     let large_mib = env_number("LARGE_MIB", 1024).max(1);
+    let small_mib = env_number("SMALL_MIB", 25).max(1);
     let version = Command::new(&registry)
         .arg("--version")
         .output()
@@ -366,10 +368,17 @@ fn main() {
     let idle: Vec<u64> = servers.iter().map(|s| s.status_kib("VmRSS")).collect();
 
     eprintln!(
-        "registry bench: {rounds} round(s) of 4 x 25 MiB, {large_rounds} of 1 x {large_mib} MiB"
+        "registry bench: {rounds} round(s) of 4 x {small_mib} MiB, {large_rounds} of 1 x {large_mib} MiB"
     );
     let curl = which("curl").is_some();
-    let small = phase(&servers, work.path(), "small", rounds, (4, 25 * MIB), false);
+    let small = phase(
+        &servers,
+        work.path(),
+        "small",
+        rounds,
+        (4, small_mib * MIB),
+        false,
+    );
     let large = phase(
         &servers,
         work.path(),
@@ -387,7 +396,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for ((figures, bytes), label, n) in [
-        (&small, "4 x 25 MiB".to_owned(), rounds),
+        (&small, format!("4 x {small_mib} MiB"), rounds),
         (&large, format!("1 x {large_mib} MiB"), large_rounds),
     ] {
         let base_push = median(&figures[0].pushes);
