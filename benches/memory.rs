@@ -2,7 +2,9 @@
 //! 1,000,000 pushes with the default limits (1,000 runs per pipeline, 10,000 deliveries
 //! logged), and for contrast after 10,000 and 100,000 with a history limit too large to
 //! reach. `cargo bench --bench memory` (`PUSHES=N` for the last count of the first row,
-//! `CONCURRENCY=N` for the pushes in flight, 256 by default).
+//! `COUNTS=A,B,C` for all the counts, the configuration without a limit stopping before the
+//! last; `CONCURRENCY=N` for the pushes in flight, 256 by default). `benches/compare.sh`
+//! runs it with smaller counts.
 //!
 //! Each configuration runs in a process of its own (this program started again), so one's
 //! memory never shows in another's figures. In it, a [`Hub`] on its own thread with one
@@ -13,17 +15,15 @@
 //! process reads its own `VmRSS` and `VmHWM` (`/proc/self/status`); the receiver and the
 //! pushing tasks are in the figure too, and are small.
 
-use std::convert::Infallible;
-use std::process::Command;
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hubmock::net::{serve_http, AcceptLoop, Timeouts};
+use hubmock::net::AcceptLoop;
 use hubmock::{Config, Error, Hub, PipelineSpec, PushRequest, RepoName, Repository};
-use hyper::service::service_fn;
+use support::env_or;
 
 /// Set in the environment of a configuration's own process: `HISTORY_LIMIT:COUNT,COUNT,...`.
 const CHILD: &str = "HUBMOCK_MEMORY_BENCH";
@@ -40,7 +40,17 @@ fn main() {
 
 /// Runs each configuration in a process of its own and prints their figures side by side.
 fn parent() {
-    let last: usize = env_or("PUSHES", 1_000_000);
+    let counts: Vec<usize> = match std::env::var("COUNTS") {
+        Ok(list) => list
+            .split(',')
+            .map(|c| {
+                c.trim()
+                    .parse()
+                    .expect("COUNTS: counts separated by commas")
+            })
+            .collect(),
+        Err(_) => vec![10_000, 100_000, env_or("PUSHES", 1_000_000)],
+    };
     let configurations = [
         (
             format!(
@@ -48,12 +58,12 @@ fn parent() {
                 hubmock::HISTORY_LIMIT
             ),
             hubmock::HISTORY_LIMIT,
-            vec![10_000, 100_000, last],
+            counts.clone(),
         ),
         (
             format!("--history-limit {UNREACHED}"),
             UNREACHED,
-            vec![10_000, 100_000],
+            counts[..counts.len() - 1].to_vec(),
         ),
     ];
     let exe = std::env::current_exe().expect("the benchmark's own path");
@@ -62,8 +72,11 @@ fn parent() {
         "configuration", "pushes", "VmRSS MiB", "VmHWM MiB", "runs kept", "elapsed", "pushes/s"
     );
     for (name, limit, counts) in configurations {
+        if counts.is_empty() {
+            continue;
+        }
         let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
-        let output = Command::new(&exe)
+        let output = support::command(&exe)
             .env(CHILD, format!("{limit}:{}", counts.join(",")))
             .output()
             .expect("start the benchmark again");
@@ -118,7 +131,10 @@ fn child(spec: &str) {
             for pusher in pushers {
                 pusher.await.unwrap();
             }
-            let (rss, hwm) = (status_kib("VmRSS"), status_kib("VmHWM"));
+            let (rss, hwm) = (
+                support::status_kib(None, "VmRSS"),
+                support::status_kib(None, "VmHWM"),
+            );
             let kept = hub.history(&repo, "p").unwrap().len();
             let elapsed = started.elapsed();
             println!(
@@ -162,29 +178,6 @@ fn receiver() -> (String, AcceptLoop) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let accepting = AcceptLoop::spawn(listener, |stream, stopping| {
-        let service = service_fn(|_req| async {
-            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
-        });
-        serve_http(stream, service, stopping, Timeouts::default())
-    })
-    .unwrap();
+    let accepting = support::serve(listener, |_request| async { support::ok() });
     (format!("http://{}/hook", accepting.address()), accepting)
-}
-
-/// A `kB` figure of `/proc/self/status`.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }

@@ -10,14 +10,16 @@
 //! back to `/dev/null`: the servers' own speed, which skopeo (hashing and reading the layout
 //! on the same 2 cores) hides.
 //!
-//! `cargo bench --bench registry` (`ROUNDS=N` rounds of the 100 MiB image, default 5;
+//! `cargo bench --bench registry` (`ROUNDS=N` rounds of the 100 MiB image, default 5, and
+//! `SMALL_MIB=N` the size of each of its four layers, default 25;
 //! `LARGE_ROUNDS=N` of the large one, default 2; `LARGE_MIB=N` its size, default 1024).
 //! Skips, saying why, when `docker-registry` or `skopeo` is not installed
 //! (`apt-get install docker-registry skopeo`). Figures of one run: BENCHMARKS.md.
 
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,7 +59,7 @@ struct Server {
 impl Server {
     /// Debian's distribution, storing on the file system under `dir`, with no auth.
     fn distribution(program: &Path, dir: &Path) -> Server {
-        let port = free_port();
+        let port = support::free_port();
         let storage = dir.join("distribution-storage");
         fs::create_dir_all(&storage).unwrap();
         let config = dir.join("distribution.yml");
@@ -125,16 +127,15 @@ impl Server {
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("start hubmock");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
+        let url = support::listening_url(&mut child).unwrap_or_else(|| {
+            let log = fs::read_to_string(&log).unwrap_or_default();
+            panic!("{name} did not start: {log}")
+        });
+        let port = url
             .rsplit(':')
             .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("no port in hubmock's line {line:?}"));
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in hubmock's URL {url}"));
         Server {
             name,
             child,
@@ -146,13 +147,7 @@ impl Server {
 
     /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
     fn status_kib(&self, field: &str) -> u64 {
-        let status =
-            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        support::status_kib(Some(self.child.id()), field)
     }
 
     /// Resets the peak RSS to the current RSS (Linux 4.0 and later; if it cannot, the peak
@@ -263,26 +258,8 @@ impl Server {
 
     /// SIGTERM, so hubmock removes its blob store; then wait.
     fn stop(mut self) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32);
-        if let Some(pid) = pid {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        support::stop(&mut self.child);
     }
-}
-
-/// A port nothing listens on (for distribution, which cannot pick one itself).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// What one server did with one image size.
@@ -373,6 +350,7 @@ fn main() {
     let rounds = env_number("ROUNDS", 5).max(1);
     let large_rounds = env_number("LARGE_ROUNDS", 2).max(1);
     let large_mib = env_number("LARGE_MIB", 1024).max(1);
+    let small_mib = env_number("SMALL_MIB", 25).max(1);
     let version = Command::new(&registry)
         .arg("--version")
         .output()
@@ -390,10 +368,17 @@ fn main() {
     let idle: Vec<u64> = servers.iter().map(|s| s.status_kib("VmRSS")).collect();
 
     eprintln!(
-        "registry bench: {rounds} round(s) of 4 x 25 MiB, {large_rounds} of 1 x {large_mib} MiB"
+        "registry bench: {rounds} round(s) of 4 x {small_mib} MiB, {large_rounds} of 1 x {large_mib} MiB"
     );
     let curl = which("curl").is_some();
-    let small = phase(&servers, work.path(), "small", rounds, (4, 25 * MIB), false);
+    let small = phase(
+        &servers,
+        work.path(),
+        "small",
+        rounds,
+        (4, small_mib * MIB),
+        false,
+    );
     let large = phase(
         &servers,
         work.path(),
@@ -411,7 +396,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for ((figures, bytes), label, n) in [
-        (&small, "4 x 25 MiB".to_owned(), rounds),
+        (&small, format!("4 x {small_mib} MiB"), rounds),
         (&large, format!("1 x {large_mib} MiB"), large_rounds),
     ] {
         let base_push = median(&figures[0].pushes);
