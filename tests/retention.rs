@@ -109,6 +109,33 @@ async fn pending_runs_are_never_dropped_and_go_once_finished_at_the_next_push() 
 }
 
 #[tokio::test]
+async fn the_oldest_finished_run_goes_first_while_an_older_one_is_still_pending() {
+    let hub = TestHub::with(with_history_limit(2)).await;
+    let receiver = answering(200).await;
+    hub.repository("acme", "app").await;
+    hub.pipeline("acme/app", "p", &[receiver.uri()], true).await;
+    let first = hub.push("acme/app", "v1").await.remove(0);
+    let second = hub.push("acme/app", "v2").await.remove(0);
+    // The second finishes, the first is still pending.
+    let second = hub.delivered(&second, 0).await;
+    hub.callback(&second, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
+    assert_eq!(hub.finished(&second).await["status"], "success");
+    let third = hub.push("acme/app", "v3").await.remove(0);
+    assert_eq!(control_api_ids(&hub).await, [id(&third), id(&first)]);
+    assert_eq!(hub_api_ids(&hub).await, [id(&third), id(&first)]);
+    // Finished now, the first is the oldest finished one: the next push takes it.
+    let first = hub.delivered(&first, 0).await;
+    hub.callback(&first, 0, json!({"state": "success"}))
+        .await
+        .expect(200);
+    assert_eq!(hub.finished(&first).await["status"], "success");
+    let fourth = hub.push("acme/app", "v4").await.remove(0);
+    assert_eq!(control_api_ids(&hub).await, [id(&fourth), id(&third)]);
+}
+
+#[tokio::test]
 async fn each_pipeline_keeps_its_own_runs() {
     let hub = TestHub::with(with_history_limit(2)).await;
     let receiver = answering(200).await;

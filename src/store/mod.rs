@@ -399,6 +399,7 @@ impl Store {
             for effect in effects {
                 if let Effect::Finished { .. } = effect {
                     state.pending = state.pending.saturating_sub(1);
+                    state.run_finished(*run_id);
                 }
                 if let Some(work) = self.work_for(&state, *run_id, *effect) {
                     // Sent under the lock so the engine sees work in the order it was decided;

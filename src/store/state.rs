@@ -71,12 +71,21 @@ pub(crate) struct State {
     pub(crate) hooks: HashMap<String, (u64, usize)>,
     /// pipeline id -> the ids of its runs, oldest first; derived from `runs`. Runs enter and
     /// leave the three together, through [`State::insert_run`] and [`State::forget_run`].
-    pub(crate) by_pipeline: HashMap<u64, BTreeSet<u64>>,
+    pub(crate) by_pipeline: HashMap<u64, PipelineRuns>,
     /// login token -> whose it is and until when.
     pub(crate) tokens: HashMap<String, TokenEntry>,
     /// Deliveries being POSTed (run, step): asked for by the engine, outcome not recorded yet.
     /// After a crash, these are the ones recorded as interrupted.
     pub(crate) sending: BTreeSet<(u64, usize)>,
+}
+
+/// A pipeline's runs, by id (oldest first), and the finished ones among them: what
+/// [`State::trim_history`] forgets first, found without walking past the pending ones (a
+/// pipeline may have `--max-pending-runs` of them, and every push trims).
+#[derive(Debug, Default)]
+pub(crate) struct PipelineRuns {
+    all: BTreeSet<u64>,
+    finished: BTreeSet<u64>,
 }
 
 /// A login token's user and its expiry: wall-clock, so it means the same after a restart.
@@ -146,7 +155,7 @@ impl State {
         self.by_pipeline
             .get(&pipeline_id)
             .into_iter()
-            .flat_map(|ids| ids.iter().rev())
+            .flat_map(|ids| ids.all.iter().rev())
             .filter_map(|id| self.runs.get(id))
     }
 
@@ -157,11 +166,25 @@ impl State {
         for (step, s) in run.steps().iter().enumerate() {
             self.hooks.insert(s.hook_id.clone(), (run.id(), step));
         }
-        self.by_pipeline
-            .entry(run.pipeline_id())
-            .or_default()
-            .insert(run.id());
+        let of_pipeline = self.by_pipeline.entry(run.pipeline_id()).or_default();
+        of_pipeline.all.insert(run.id());
+        if run.is_pending() {
+            of_pipeline.finished.remove(&run.id());
+        } else {
+            of_pipeline.finished.insert(run.id());
+        }
         self.runs.insert(run.id(), run);
+    }
+
+    /// The run has finished (the commit point calls this on the chain's `Finished` effect):
+    /// its pipeline's history may forget it from now on.
+    pub(crate) fn run_finished(&mut self, id: u64) {
+        let Some(run) = self.runs.get(&id).filter(|run| !run.is_pending()) else {
+            return;
+        };
+        if let Some(of_pipeline) = self.by_pipeline.get_mut(&run.pipeline_id()) {
+            of_pipeline.finished.insert(id);
+        }
     }
 
     /// **The one way a run leaves the state** (a reset or an import replaces the whole state
@@ -192,8 +215,9 @@ impl State {
             }
         }
         if let Some(ids) = self.by_pipeline.get_mut(&run.pipeline_id()) {
-            ids.remove(&id);
-            if ids.is_empty() {
+            ids.all.remove(&id);
+            ids.finished.remove(&id);
+            if ids.all.is_empty() {
                 self.by_pipeline.remove(&run.pipeline_id());
             }
         }
@@ -218,17 +242,12 @@ impl State {
         let Some(ids) = self.by_pipeline.get(&pipeline_id) else {
             return 0;
         };
-        let over = ids.len().saturating_sub(limit.max(1));
+        let over = ids.all.len().saturating_sub(limit.max(1));
         if over == 0 {
             return 0;
         }
-        // Oldest first, past the pending ones (at most `--max-pending-runs` of them).
-        let finished: Vec<u64> = ids
-            .iter()
-            .filter(|id| self.runs.get(id).is_some_and(|run| !run.is_pending()))
-            .take(over)
-            .copied()
-            .collect();
+        // Oldest first; the pending ones are not in `finished`.
+        let finished: Vec<u64> = ids.finished.iter().take(over).copied().collect();
         for id in &finished {
             self.forget_run(*id, changes);
         }
