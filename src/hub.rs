@@ -265,7 +265,8 @@ impl Hub {
 
     /// Pushes with every detail given.
     pub fn push_with(&self, repository: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
-        self.store.push(repository, push)
+        let runs = self.store.push(repository, push)?;
+        Ok(runs.iter().map(|run| Run::clone(run)).collect())
     }
 
     /// Pushes a tag as the registry does: records `record` (its digest, size and platforms,
@@ -273,7 +274,8 @@ impl Hub {
     /// pipeline, in one step. [`Hub::push`] records a tag too, with a made-up digest, size 0
     /// and one `linux/amd64` image.
     pub fn record_tag(&self, repository: &RepoName, record: TagRecord) -> Result<Vec<Run>, Error> {
-        self.store.record_tag(repository, record)
+        let runs = self.store.record_tag(repository, record)?;
+        Ok(runs.iter().map(|run| Run::clone(run)).collect())
     }
 
     /// Pushes a generated image as `repository:tag` through the hub's own registry, over

@@ -10,6 +10,10 @@ use hubmock::model::fields::is_absolute_http_url;
 use hubmock::net::Timeouts;
 use hubmock::{scenario, Config, PayloadFormat, PushEvents};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Docker Hub emulator for integration tests.
 #[derive(Parser)]
 #[command(name = "hubmock", version, about)]

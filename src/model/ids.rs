@@ -12,10 +12,38 @@ const HOOK_ALPHABET: &[u8; 20] = b"0123456789abcdefghij";
 /// Length of a hook id: 32 symbols of a 20-letter alphabet carry 138 bits.
 pub const HOOK_ID_LEN: usize = 32;
 
-/// Fills `buf` with bytes from the operating system's generator.
+/// How many bytes of the operating system's generator each thread draws at once: one
+/// `getrandom` call serves about a hundred hook ids instead of one (a push makes one a
+/// pipeline, under the state's lock).
+const POOL: usize = 4096;
+
+thread_local! {
+    /// Bytes drawn from the operating system's generator and not handed out yet (each byte is
+    /// handed out once), and where the unused ones start.
+    static DRAWN: std::cell::RefCell<([u8; POOL], usize)> =
+        const { std::cell::RefCell::new(([0; POOL], POOL)) };
+}
+
+/// Fills `buf` with bytes from the operating system's generator (drawn ahead, a pool a
+/// thread: they are the OS's bytes all the same, never a PRNG's).
 fn random_bytes(buf: &mut [u8]) {
-    // The OS generator failing is not something a test double can recover from or work around.
-    getrandom::fill(buf).expect("the operating system's random generator is unavailable");
+    DRAWN.with_borrow_mut(|(pool, used)| {
+        let mut filled = 0;
+        while filled < buf.len() {
+            if *used == POOL {
+                // The OS generator failing is not something a test double can recover from.
+                getrandom::fill(pool)
+                    .expect("the operating system's random generator is unavailable");
+                *used = 0;
+            }
+            let take = (buf.len() - filled).min(POOL - *used);
+            buf[filled..filled + take].copy_from_slice(&pool[*used..*used + take]);
+            // Handed out once: what a caller got is not in the pool any more.
+            pool[*used..*used + take].fill(0);
+            *used += take;
+            filled += take;
+        }
+    });
 }
 
 /// A new hook id: 32 random characters of `[0-9a-j]`.
@@ -44,9 +72,15 @@ pub fn random_u64() -> u64 {
 
 /// `n` random bytes as lower-case hex.
 pub fn random_hex(n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = vec![0u8; n];
     random_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * n);
+    for b in buf {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    hex
 }
 
 /// A new login token for `user`, shaped as Docker Hub's are: a JWT (`header.claims.signature`,
@@ -103,6 +137,22 @@ pub fn is_hook_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_hex_is_lower_case_hex_and_never_repeats_across_the_pool() {
+        // Longer than the pool: the draw refills it midway.
+        let (a, b) = (random_hex(POOL + 100), random_hex(POOL + 100));
+        for hex in [&a, &b] {
+            assert_eq!(hex.len(), 2 * (POOL + 100));
+            assert!(hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        }
+        assert_ne!(a, b);
+        // Each 16-byte piece is fresh: no stretch of the pool is handed out twice.
+        let pieces: std::collections::HashSet<String> = (0..2000).map(|_| random_hex(16)).collect();
+        assert_eq!(pieces.len(), 2000);
+    }
 
     #[test]
     fn hook_ids_use_the_observed_alphabet_and_length() {

@@ -303,7 +303,11 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    // Most answers fit: written without growing the buffer over and over.
+    let mut bytes = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes = b"{}".to_vec();
+    }
     let mut response = Response::new(full(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -89,18 +89,24 @@ impl DeliveryFilter {
     }
 }
 
-/// Appends a record with the next id, dropping the oldest past `limit` (0: keep none).
-pub(crate) fn log(state: &mut State, record: &DeliveryRecord, limit: usize) {
+/// Appends a record with the next id, dropping the oldest past `limit` (0: keep none); answers
+/// the last one dropped, for the caller to free after the lock.
+pub(crate) fn log(
+    state: &mut State,
+    mut record: DeliveryRecord,
+    limit: usize,
+) -> Option<DeliveryRecord> {
     if limit == 0 {
-        return;
+        return None;
     }
+    let mut dropped = None;
     while state.deliveries.len() >= limit {
-        state.deliveries.pop_front();
+        dropped = state.deliveries.pop_front();
     }
-    let mut record = record.clone();
     state.ids.delivery += 1;
     record.id = state.ids.delivery;
     state.deliveries.push_back(record);
+    dropped
 }
 
 impl Store {

@@ -2,6 +2,8 @@
 //! repository exists or may be created and who may read it, and — in one place,
 //! [`Store::tag_pushed`] — what a tag pushed through the registry does to the rest of hubmock.
 
+use std::sync::Arc;
+
 use super::Store;
 use crate::error::{Error, Missing};
 use crate::logging;
@@ -58,7 +60,7 @@ impl Store {
     /// it is; those are best effort (the tag's push has already started runs). A refused tag
     /// push (the pending-run limit, an unknown repository with `--no-implicit-repositories`)
     /// records nothing and is the caller's to undo.
-    pub fn tag_pushed(&self, push: &TagPush, put: u64) -> Result<Vec<Run>, Error> {
+    pub fn tag_pushed(&self, push: &TagPush, put: u64) -> Result<Vec<Arc<Run>>, Error> {
         let pusher = match &push.pusher {
             Some(user) => user.clone(),
             // No user (`--no-auth`, no credentials): the repository's owner, as for a

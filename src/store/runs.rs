@@ -62,7 +62,7 @@ impl Store {
     /// repository (R1), step 1 of each delivered at once, and the tag the push implies
     /// ([`TagRecord::implied_by`]: no manifest behind it) is recorded for the Hub API. An
     /// unknown repository is created when the configuration says so.
-    pub fn push(&self, name: &RepoName, push: PushRequest) -> Result<Vec<Run>, Error> {
+    pub fn push(&self, name: &RepoName, push: PushRequest) -> Result<Vec<Arc<Run>>, Error> {
         self.push_recording(name, push, TagUpdate::Implied)
     }
 
@@ -74,7 +74,7 @@ impl Store {
         name: &RepoName,
         push: PushRequest,
         update: TagUpdate,
-    ) -> Result<Vec<Run>, Error> {
+    ) -> Result<Vec<Arc<Run>>, Error> {
         // Checked before the lock: a refused push changes nothing.
         match (&update, &push.tag) {
             (TagUpdate::Given(record, _), _) => record.check()?,
@@ -89,6 +89,8 @@ impl Store {
         let default_format = self.shared.config.payload_format;
         let max_pending = self.shared.config.max_pending_runs;
         let history_limit = self.shared.config.history_limit;
+        // Made before the lock is taken (used when the push names no image).
+        let image_id = ids::random_hex(32);
         self.commit(|state, changes| {
             // Checked before anything changes: a refused push leaves the state as it was.
             let starting = state
@@ -112,7 +114,7 @@ impl Store {
                 changes.repository(name);
             }
             let entry = &state.repositories[name];
-            let event = chain::push_event(push, &entry.repository, now, || ids::random_hex(32));
+            let event = chain::push_event(push, &entry.repository, now, || image_id);
             let record = match update {
                 TagUpdate::Given(record, settles) => {
                     changes.settles = settles;
@@ -153,6 +155,8 @@ impl Store {
             let mut runs = Vec::with_capacity(started.len());
             for (run, effects) in started {
                 changes.run(run.id(), effects);
+                // Shared with the answer, not copied: the first change to the run copies it.
+                let run = Arc::new(run);
                 runs.push(run.clone());
                 state.insert_run(run);
             }
@@ -172,7 +176,7 @@ impl Store {
         &self,
         name: &RepoName,
         push: PushRequest,
-    ) -> Result<Vec<Run>, Error> {
+    ) -> Result<Vec<Arc<Run>>, Error> {
         self.push_recording(name, push, TagUpdate::Unchanged)
     }
 
@@ -216,18 +220,21 @@ impl Store {
     /// Records a delivery's outcome and applies it to its run (R3, R6, R11).
     pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) {
         let limit = self.shared.config.delivery_log_limit;
+        // The run's copy of the outcome is made before the lock; the record moves into the log.
+        let result = record.result.clone();
+        let mut dropped = None;
         let _ = self.commit(|state, changes| {
             if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
                 // Its run was forgotten by a reset or replaced by an import: not this state's
                 // news.
                 return Ok(());
             }
-            deliveries::log(state, &record, limit);
+            dropped = deliveries::log(state, record, limit);
             changes.logged = true;
             state.sending.remove(&(dispatch.run_id, dispatch.step));
             let event = Event::Delivered {
                 step: dispatch.step,
-                result: record.result,
+                result,
             };
             let run = state
                 .runs
@@ -239,6 +246,8 @@ impl Store {
             }
             Ok(())
         });
+        // The record the log let go of is freed here, after the lock.
+        drop(dropped);
     }
 
     /// A callback to a hook id (R7, R8). `Ok` carries the run as it is after the callback.

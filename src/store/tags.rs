@@ -2,6 +2,8 @@
 //! its tag through the push door in `runs.rs`; this file is the registry's way in and the
 //! queries.
 
+use std::sync::Arc;
+
 use super::Store;
 use crate::error::Error;
 use crate::model::repository::{RepoName, Repository};
@@ -15,7 +17,7 @@ impl Store {
     /// API about the tag when its webhook arrives finds it. A tag pushed again keeps its id
     /// and shows the new push. An unknown repository is created when the configuration says
     /// so; a refused push (an invalid record, too many runs pending) changes nothing.
-    pub fn record_tag(&self, name: &RepoName, record: TagRecord) -> Result<Vec<Run>, Error> {
+    pub fn record_tag(&self, name: &RepoName, record: TagRecord) -> Result<Vec<Arc<Run>>, Error> {
         self.record_tag_settling(name, record, None)
     }
 
@@ -26,7 +28,7 @@ impl Store {
         name: &RepoName,
         record: TagRecord,
         settles: Option<u64>,
-    ) -> Result<Vec<Run>, Error> {
+    ) -> Result<Vec<Arc<Run>>, Error> {
         let push = record.push_request();
         self.push_recording(name, push, super::runs::TagUpdate::Given(record, settles))
     }

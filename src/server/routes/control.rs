@@ -68,10 +68,7 @@ pub fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, E
     };
     fields.errors.or_ok(())?;
     let runs = store.push(name, push)?;
-    Ok(json_response(
-        StatusCode::ACCEPTED,
-        &json!({ "runs": runs }),
-    ))
+    Ok(json_response(StatusCode::ACCEPTED, &Runs { runs }))
 }
 
 /// `GET /_hubmock/runs?repository=ns/repo&pipeline=slug&status=s`
