@@ -406,13 +406,13 @@ fn render(error: &RegistryError, public_url: Option<&str>) -> HttpResponse {
 fn file_body(file: std::fs::File, start: u64, length: u64) -> ResponseBody {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     const READ: u64 = 256 * 1024;
-    let (mut sender, body) = http_body_util::channel::Channel::<Bytes, BoxError>::new(2);
+    let (sender, body) = Fed::new(2);
     // Owned by the response body: it ends when the body is dropped (the client went away).
     tokio::spawn(async move {
         let mut file = tokio::fs::File::from_std(file);
         if start > 0 {
             if let Err(err) = file.seek(std::io::SeekFrom::Start(start)).await {
-                sender.abort(Box::new(err));
+                let _ = sender.send(Err(Box::new(err))).await;
                 return;
             }
         }
@@ -422,18 +422,20 @@ fn file_body(file: std::fs::File, start: u64, length: u64) -> ResponseBody {
             match file.read_buf(&mut buf).await {
                 Ok(0) => {
                     tracing::warn!(left, length, "a blob's file ended before its recorded size");
-                    sender.abort("the blob ended early".into());
+                    let _ = sender.send(Err("the blob ended early".into())).await;
                     return;
                 }
                 Ok(n) => {
-                    left -= n as u64;
-                    if sender.send_data(buf.freeze()).await.is_err() {
+                    // Never past the recorded size, whatever the read gave.
+                    buf.truncate(left.min(n as u64) as usize);
+                    left -= buf.len() as u64;
+                    if sender.send(Ok(buf.freeze())).await.is_err() {
                         return;
                     }
                 }
                 Err(err) => {
                     tracing::warn!(left, length, "reading a blob's file failed: {err}");
-                    sender.abort(Box::new(err));
+                    let _ = sender.send(Err(Box::new(err))).await;
                     return;
                 }
             }
@@ -442,9 +444,71 @@ fn file_body(file: std::fs::File, start: u64, length: u64) -> ResponseBody {
     body.boxed_unsync()
 }
 
+/// A response body fed by a task through a bounded channel: it ends once the task has
+/// dropped its sender *and* every chunk it sent was taken, and an `Err` it sends fails the
+/// body (hyper then closes the connection: the client sees the answer cut short).
+///
+/// Not http-body-util's `Channel`: its `poll_frame` looks at the data queue, finds it empty,
+/// then looks at its error channel and answers "the end" if the sender is gone by then; a
+/// sender that sent its last chunk and dropped between the two looks lost that chunk. That
+/// cut blob downloads short under load (the client read `IncompleteBody`, hyper logged "user
+/// body write aborted"), as the long crash test found.
+struct Fed(tokio::sync::mpsc::Receiver<Result<Bytes, BoxError>>);
+
+impl Fed {
+    fn new(buffer: usize) -> (tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>, Fed) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(buffer);
+        (sender, Fed(receiver))
+    }
+}
+
+impl hyper::body::Body for Fed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        // `None` only when every sender is gone and the queue is empty.
+        self.0
+            .poll_recv(cx)
+            .map(|next| next.map(|chunk| chunk.map(hyper::body::Frame::data)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Target;
+    use super::{Fed, Target};
+
+    #[tokio::test]
+    async fn a_fed_body_gives_every_chunk_sent_before_its_sender_went_then_ends() {
+        use http_body_util::BodyExt;
+        let (sender, mut body) = Fed::new(2);
+        // Polled while empty and the sender alive: not the end.
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        let polled = hyper::body::Body::poll_frame(std::pin::Pin::new(&mut body), &mut context);
+        assert!(polled.is_pending());
+        let task = tokio::spawn(async move {
+            for chunk in [&b"first "[..], b"last"] {
+                sender
+                    .send(Ok(bytes::Bytes::from_static(chunk)))
+                    .await
+                    .unwrap();
+            }
+            // The sender goes with its last chunk still queued.
+        });
+        task.await.unwrap();
+        let whole = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&whole[..], b"first last");
+
+        let (sender, body) = Fed::new(1);
+        sender.send(Err("broken".into())).await.unwrap();
+        drop(sender);
+        assert_eq!(body.collect().await.unwrap_err().to_string(), "broken");
+    }
+
     use http::Method;
 
     #[test]
