@@ -1,12 +1,16 @@
-//! A small outbound HTTP/1 client, shared by the delivery engine and the scenario runner.
+//! A small outbound HTTP client (http and https, HTTP/1.1 or HTTP/2 by ALPN), shared by the
+//! delivery engine, the scenario runner and the receiver fuzzer.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+
+use crate::tls::ClientTls;
 
 /// An answer: status and (the kept part of) the body.
 #[derive(Clone, Debug)]
@@ -19,10 +23,10 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// A pooled keep-alive HTTP/1 client. Cheap to clone.
+/// A pooled keep-alive client. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Default for HttpClient {
@@ -32,15 +36,29 @@ impl Default for HttpClient {
 }
 
 impl HttpClient {
-    /// A new client with its own connection pool.
+    /// A new client with its own connection pool, trusting the platform's certificate
+    /// authorities for `https://` URLs.
     pub fn new() -> HttpClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        HttpClient {
+        Self::with_tls(&ClientTls::default()).expect("the platform's trust store is optional")
+    }
+
+    /// A new client with its own connection pool that trusts `https://` receivers as `tls`
+    /// says. `Err` says what is wrong with a CA certificate.
+    pub fn with_tls(tls: &ClientTls) -> Result<HttpClient, String> {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.config()?)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        Ok(HttpClient {
             inner: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
-        }
+        })
     }
 
     /// Sends one request. Keeps the first `keep` bytes of the answer's body and reads (and
@@ -56,14 +74,6 @@ impl HttpClient {
         let uri: http::Uri = url
             .parse()
             .map_err(|err| format!("invalid URL {url:?}: {err}"))?;
-        if uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
-        {
-            return Err(
-                "https URLs are not supported by hubmock's HTTP client yet; use http://".to_owned(),
-            );
-        }
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -96,8 +106,11 @@ impl HttpClient {
 }
 
 /// An error with its causes, e.g. "client error (Connect): tcp connect error: Connection
-/// refused (os error 111)".
+/// refused (os error 111)"; a TLS failure in its own words ([`crate::tls::describe`]).
 fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(tls) = crate::tls::describe(err) {
+        return tls;
+    }
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

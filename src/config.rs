@@ -6,6 +6,7 @@ use crate::model::format::PayloadFormat;
 use crate::model::tag::PushEvents;
 use crate::net::Timeouts;
 use crate::seed::SeedFile;
+use crate::tls::{ClientTls, ServerTls};
 
 /// How long a request body may take by default ([`Config::body_timeout`]).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,6 +82,13 @@ pub struct Config {
     /// join [`Config::users`], its repositories and pipelines are created when missing. See
     /// [`Config::with_seed`].
     pub seed: Option<SeedFile>,
+    /// How deliveries (and every other outbound request) trust `https://` receivers: the
+    /// platform's certificate authorities, more given as PEM (`--ca-cert`), or none checked
+    /// (`--insecure-skip-verify`). See [`Config::with_ca_cert`].
+    pub client_tls: ClientTls,
+    /// Serve https with this certificate (`--tls-cert`/`--tls-key`, `--tls-self-signed`);
+    /// `None`: plain http. See [`Config::with_tls`].
+    pub tls: Option<ServerTls>,
 }
 
 /// The default connection cap: half the process's open-file limit (the other half is left to
@@ -119,6 +127,8 @@ impl Default for Config {
             data_dir: None,
             snapshot_bytes: crate::store::SNAPSHOT_BYTES,
             seed: None,
+            client_tls: ClientTls::default(),
+            tls: None,
         }
     }
 }
@@ -219,6 +229,32 @@ impl Config {
     /// Zero makes every token expired when issued (to test a client's handling of expiry).
     pub fn with_token_ttl(mut self, ttl: Duration) -> Self {
         self.token_ttl = ttl;
+        self
+    }
+
+    /// Trusts the certificate authorities of `pem` (one or more PEM certificates:
+    /// `--ca-cert FILE`) for `https://` receivers, beside the platform's: a team's own CA, or a
+    /// receiver's self-signed certificate. A certificate that does not parse stops the
+    /// emulator's start with a message saying so.
+    pub fn with_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client_tls.ca_certs.push(pem.into());
+        self
+    }
+
+    /// Serves https with `tls` instead of plain http: every surface (Hub API, callbacks,
+    /// control API, pages, registry), HTTP/2 or HTTP/1.1 by ALPN; the listening URL and the
+    /// default public URL say `https://`. [`ServerTls::self_signed`] makes a certificate and
+    /// the CA a client trusts ([`ServerTls::ca_pem`]).
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Takes any certificate from `https://` receivers (`--insecure-skip-verify`): for
+    /// receivers whose certificate is not at hand. The handshake's signatures are still
+    /// checked.
+    pub fn with_insecure_skip_verify(mut self, skip: bool) -> Self {
+        self.client_tls.insecure_skip_verify = skip;
         self
     }
 

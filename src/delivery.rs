@@ -43,7 +43,11 @@ pub async fn run(
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
-    let client = HttpClient::new();
+    // The server checked the TLS settings before it started ([`crate::server::prepare`]).
+    let client = HttpClient::with_tls(&store.config().client_tls).unwrap_or_else(|err| {
+        tracing::error!(target: logging::DELIVERY, "{err}; https deliveries trust the platform's CAs only");
+        HttpClient::new()
+    });
     // At most this many deliveries in flight to one host: a burst of pushes reuses pooled
     // connections instead of opening one socket per delivery (and running out of them), and
     // a receiver that hangs holds up only its own host's queue.

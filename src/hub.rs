@@ -88,6 +88,28 @@ impl HubBuilder {
         self
     }
 
+    /// Serves https with a certificate made at start for `localhost` and `127.0.0.1`, signed
+    /// by a CA made with it ([`Hub::tls_ca`] answers it, for clients to trust):
+    /// `serve --tls-self-signed`. [`Config::with_tls`] takes a certificate of your own.
+    pub fn tls_self_signed(mut self) -> Self {
+        let tls = crate::tls::ServerTls::self_signed(&[])
+            .unwrap_or_else(|err| panic!("hubmock cannot start: {err}"));
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Trusts the certificate authorities of `pem` for `https://` hook URLs (`--ca-cert`).
+    pub fn ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.config = self.config.with_ca_cert(pem);
+        self
+    }
+
+    /// Takes any certificate from `https://` receivers (`--insecure-skip-verify`).
+    pub fn insecure_skip_verify(mut self) -> Self {
+        self.config = self.config.with_insecure_skip_verify(true);
+        self
+    }
+
     /// Starts from a seed file: its users join the configured ones, and its repositories and
     /// pipelines are created before [`HubBuilder::start`] returns; `start` panics, with the
     /// file, line and column, if the file cannot be applied (a user given twice with two
@@ -130,7 +152,14 @@ impl HubBuilder {
         let address = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let uri = format!("http://{address}");
+        let scheme = if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let uri = format!("{scheme}://{address}");
+        let tls = crate::server::tls_acceptor(&self.config)
+            .unwrap_or_else(|err| panic!("hubmock cannot start: {err}"));
         let public_url = self
             .config
             .public_url
@@ -152,7 +181,7 @@ impl HubBuilder {
                 let stopped = async {
                     let _ = stopped.await;
                 };
-                let _ = crate::server::serve(listener, store.clone(), queue, stopped).await;
+                let _ = crate::server::serve(listener, store.clone(), queue, tls, stopped).await;
                 // With a data directory: what is queued is written, and a clean stop noted.
                 store.close();
             }
@@ -204,9 +233,19 @@ impl Hub {
         Hub::builder().config(config).start().await
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    /// The base URL, e.g. `http://127.0.0.1:40123` (`https://` when it serves TLS).
     pub fn uri(&self) -> String {
         self.uri.clone()
+    }
+
+    /// The certificate authority (PEM) a client trusts to reach this hub over https, when
+    /// the hub made its certificate ([`HubBuilder::tls_self_signed`]).
+    pub fn tls_ca(&self) -> Option<String> {
+        self.store
+            .config()
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.ca_pem.clone())
     }
 
     /// The listening address.

@@ -79,6 +79,7 @@ pub mod scenario;
 pub mod seed;
 pub mod server;
 mod store;
+pub mod tls;
 mod yaml;
 
 /// The README's examples, compiled and run with the crate's doctests so they cannot drift.

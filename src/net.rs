@@ -294,12 +294,13 @@ impl Default for Timeouts {
 /// between requests. While a request is being answered neither applies; its body has its own
 /// limit where the body is read. Over HTTP/2 any frame counts as a request head arriving, so
 /// a connection that only sends pings is closed at the head timeout.
-pub async fn serve_http<S, B>(
-    stream: TcpStream,
+pub async fn serve_http<IO, S, B>(
+    stream: IO,
     service: S,
     stopping: CancellationToken,
     timeouts: Timeouts,
 ) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
@@ -411,13 +412,13 @@ impl Activity {
     }
 }
 
-/// A stream that tells its [`Activity`] when bytes move.
-struct Watched {
-    stream: TcpStream,
+/// A stream (TCP, or TLS over TCP) that tells its [`Activity`] when bytes move.
+struct Watched<IO> {
+    stream: IO,
     activity: Arc<Activity>,
 }
 
-impl tokio::io::AsyncRead for Watched {
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -432,7 +433,7 @@ impl tokio::io::AsyncRead for Watched {
     }
 }
 
-impl tokio::io::AsyncWrite for Watched {
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

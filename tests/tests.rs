@@ -26,3 +26,4 @@ mod retention;
 mod scenarios;
 mod seed;
 mod timing;
+mod tls;

@@ -62,6 +62,13 @@ struct FuzzReceiverArgs {
     /// 0s prints the first failure as it was found.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     max_shrink_time: Duration,
+    /// Trust the certificate authorities in FILE (PEM) for an https:// receiver, beside the
+    /// platform's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
+    /// Take any certificate from an https:// receiver.
+    #[arg(long)]
+    insecure_skip_verify: bool,
 }
 
 #[derive(Args)]
@@ -181,6 +188,32 @@ struct ServeArgs {
     /// answered. Created if missing; one hubmock at a time may use it.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Trust the certificate authorities in FILE (PEM) for https:// hook URLs, beside the
+    /// platform's: a team's own CA, or a receiver's self-signed certificate (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
+    /// Take any certificate from https:// receivers (a warning is printed at start).
+    #[arg(long)]
+    insecure_skip_verify: bool,
+    /// Serve https with the certificate chain in FILE (PEM, the server's certificate first);
+    /// needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve https with a certificate made at start for the bind address, localhost and
+    /// 127.0.0.1, signed by a CA made with it; --tls-ca-out writes that CA for clients to trust.
+    #[arg(long)]
+    tls_self_signed: bool,
+    /// Write the CA of --tls-self-signed to FILE (PEM), before the listening line is printed.
+    #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
+    tls_ca_out: Option<PathBuf>,
     /// Journal bytes written between two snapshots of the data directory.
     #[arg(long, value_name = "BYTES", hide = true, value_parser = at_least_one::<u64>)]
     snapshot_bytes: Option<u64>,
@@ -489,6 +522,8 @@ fn fuzz_receiver(args: FuzzReceiverArgs) -> Result<ExitCode, String> {
         timeout: args.timeout,
         expect_callback: args.expect_callback,
         max_shrink_time: args.max_shrink_time,
+        ca_cert_files: args.ca_cert,
+        insecure_skip_verify: args.insecure_skip_verify,
         ..FuzzOptions::new(args.url)
     };
     eprintln!(
@@ -545,6 +580,36 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     for (name, password) in args.users {
         config = config.with_user(name, password);
     }
+    for path in &args.ca_cert {
+        config.client_tls.add_ca_file(path)?;
+    }
+    if args.insecure_skip_verify {
+        eprintln!(
+            "hubmock: warning: --insecure-skip-verify: deliveries to https:// hook URLs take any \
+             certificate, so they may go to whoever answers in the receiver's place."
+        );
+        config = config.with_insecure_skip_verify(true);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config = config.with_tls(hubmock::tls::ServerTls::from_files(cert, key)?);
+    }
+    if args.tls_self_signed {
+        let unspecified = args
+            .bind
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        let hosts = if unspecified {
+            Vec::new()
+        } else {
+            vec![args.bind.clone()]
+        };
+        let tls = hubmock::tls::ServerTls::self_signed(&hosts)?;
+        if let (Some(path), Some(ca)) = (&args.tls_ca_out, &tls.ca_pem) {
+            std::fs::write(path, ca)
+                .map_err(|err| format!("cannot write the CA to {}: {err}", path.display()))?;
+        }
+        config = config.with_tls(tls);
+    }
     if let Some(path) = &args.config {
         // Checked before binding: a bad file costs no port.
         config = load_seed(path, config).map_err(|err| err.to_string())?;
@@ -558,7 +623,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         let listener = tokio::net::TcpListener::bind(&address)
             .await
             .map_err(|err| format!("could not listen on {address}: {err}"))?;
-        let url = hubmock::server::listening_url(&listener)
+        let url = hubmock::server::listening_url_for(&listener, &config)
             .map_err(|err| format!("could not read the listening address: {err}"))?;
         let exposed = listener
             .local_addr()

@@ -64,7 +64,7 @@ const SHOWN_BODY: usize = 200;
 /// What to fuzz and how hard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FuzzOptions {
-    /// The receiver's URL (`http://` only: hubmock's client does not speak TLS).
+    /// The receiver's URL, `http://` or `https://`.
     pub url: String,
     /// How many passing cases make a pass.
     pub cases: u32,
@@ -79,6 +79,11 @@ pub struct FuzzOptions {
     /// How long shrinking a failure may take before the smallest failure so far is reported.
     /// A receiver that hangs costs a whole timeout per attempt.
     pub max_shrink_time: Duration,
+    /// PEM files of certificate authorities to trust for an `https://` receiver, beside the
+    /// platform's (`--ca-cert`).
+    pub ca_cert_files: Vec<std::path::PathBuf>,
+    /// Take any certificate from an `https://` receiver (`--insecure-skip-verify`).
+    pub insecure_skip_verify: bool,
 }
 
 impl FuzzOptions {
@@ -93,7 +98,21 @@ impl FuzzOptions {
             timeout: Duration::from_secs(10),
             expect_callback: false,
             max_shrink_time: Duration::from_secs(60),
+            ca_cert_files: Vec::new(),
+            insecure_skip_verify: false,
         }
+    }
+
+    /// How the client trusts an `https://` receiver: the CA files read.
+    fn client_tls(&self) -> Result<crate::tls::ClientTls, FuzzError> {
+        let mut tls = crate::tls::ClientTls {
+            insecure_skip_verify: self.insecure_skip_verify,
+            ..Default::default()
+        };
+        for path in &self.ca_cert_files {
+            tls.add_ca_file(path).map_err(FuzzError::Setup)?;
+        }
+        Ok(tls)
     }
 
     /// The command line that runs these options again with `seed`.
@@ -109,6 +128,15 @@ impl FuzzOptions {
         line.push_str(&format!(" --timeout {}", duration_arg(self.timeout)));
         if self.expect_callback {
             line.push_str(" --expect-callback");
+        }
+        for path in &self.ca_cert_files {
+            line.push_str(&format!(
+                " --ca-cert {}",
+                shell_quote(&path.display().to_string())
+            ));
+        }
+        if self.insecure_skip_verify {
+            line.push_str(" --insecure-skip-verify");
         }
         if self.max_shrink_time != FuzzOptions::new("").max_shrink_time {
             line.push_str(&format!(
@@ -284,8 +312,8 @@ fn attempt_hook_id(attempt: u32) -> String {
 /// failure is shrunk to a minimal payload. Runs the cases on a blocking thread with its own
 /// runtime, and the callback server on the caller's runtime.
 ///
-/// Errors only when fuzzing cannot start: a URL that is not `http://`, nothing listening at it,
-/// or no local port for the callback server.
+/// Errors only when fuzzing cannot start: a URL that is not `http://` or `https://`, nothing
+/// listening at it, a CA file that cannot be used, or no local port for the callback server.
 pub async fn fuzz_receiver(options: FuzzOptions) -> Result<FuzzReport, FuzzError> {
     if !is_absolute_http_url(&options.url) {
         return Err(FuzzError::InvalidUrl(format!(
@@ -293,16 +321,8 @@ pub async fn fuzz_receiver(options: FuzzOptions) -> Result<FuzzReport, FuzzError
             options.url
         )));
     }
-    let https = options
-        .url
-        .get(..6)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"));
-    if https {
-        return Err(FuzzError::InvalidUrl(format!(
-            "'{}' is https; fuzz-receiver speaks plain http only (put the receiver behind http://)",
-            options.url
-        )));
-    }
+    // A CA file that cannot be read is said before anything is sent.
+    options.client_tls()?;
     probe(&options.url, options.timeout).await?;
     let listener = CallbackListener::start()
         .await
@@ -335,7 +355,10 @@ async fn probe(url: &str, timeout: Duration) -> Result<(), FuzzError> {
         .map_err(|err| FuzzError::InvalidUrl(format!("'{url}' is not a URL: {err}")))?;
     let host = uri.host().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let https = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(err)) => Err(unreachable(err.to_string())),
@@ -366,7 +389,7 @@ fn run_cases(
         .enable_all()
         .build()
         .map_err(|err| FuzzError::Setup(format!("could not start a runtime: {err}")))?;
-    let client = HttpClient::new();
+    let client = HttpClient::with_tls(&options.client_tls()?).map_err(FuzzError::Setup)?;
     let config = Config {
         cases: options.cases,
         // The user's working directory is theirs: no proptest-regressions files.

@@ -25,6 +25,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,9 +37,33 @@ use crate::seed::{self, Applied};
 use crate::store::{Store, Work};
 use crate::yaml::FileError;
 
-/// The URL a listener serves, e.g. `http://127.0.0.1:5555`.
+/// The URL a listener serves over plain http, e.g. `http://127.0.0.1:5555`.
 pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
     Ok(format!("http://{}", listener.local_addr()?))
+}
+
+/// The URL a listener serves with `config`: `https://` when it serves TLS ([`Config::tls`]).
+pub fn listening_url_for(listener: &TcpListener, config: &Config) -> io::Result<String> {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(format!("{scheme}://{}", listener.local_addr()?))
+}
+
+/// The TLS acceptor of `config` ([`Config::tls`]), or `None` for plain http; `Err` when its
+/// certificate or key cannot be used. Also checks the outbound TLS settings
+/// ([`Config::client_tls`]), so a CA certificate that does not parse stops the start rather
+/// than every https delivery.
+pub(crate) fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, StartError> {
+    crate::client::HttpClient::with_tls(&config.client_tls).map_err(StartError::Tls)?;
+    match &config.tls {
+        Some(tls) => Ok(Some(TlsAcceptor::from(
+            tls.config().map_err(StartError::Tls)?,
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Serves `listener` with a fresh state (seeded from [`Config::seed`], if any) until
@@ -62,6 +87,7 @@ pub struct Prepared {
     store: Store,
     queue: mpsc::UnboundedReceiver<Work>,
     seeded: Option<Applied>,
+    tls: Option<TlsAcceptor>,
 }
 
 /// Makes the state for `config` and applies its seed file ([`Config::with_seed`]); an error
@@ -69,15 +95,17 @@ pub struct Prepared {
 pub fn prepare(listener: TcpListener, config: Config) -> Result<Prepared, StartError> {
     let public_url = match &config.public_url {
         Some(url) => url.clone(),
-        None => listening_url(&listener)
+        None => listening_url_for(&listener, &config)
             .map_err(|err| FileError::whole("listener", format!("no local address: {err}")))?,
     };
+    let tls = tls_acceptor(&config)?;
     let (store, queue, seeded) = seeded_store(config, &public_url)?;
     Ok(Prepared {
         listener,
         store,
         queue,
         seeded,
+        tls,
     })
 }
 
@@ -91,19 +119,21 @@ impl Prepared {
     /// data directory has queued and notes a clean stop.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let store = self.store.clone();
-        let served = serve(self.listener, self.store, self.queue, shutdown).await;
+        let served = serve(self.listener, self.store, self.queue, self.tls, shutdown).await;
         store.close();
         served
     }
 }
 
-/// Why an emulator could not start: its seed file, or its data directory.
+/// Why an emulator could not start: its seed file, its data directory, or its TLS settings.
 #[derive(Debug)]
 pub enum StartError {
     /// The seed file cannot be applied (file, line, column).
     Seed(FileError),
     /// The data directory cannot be used (locked, newer, damaged: the message names the file).
     DataDir(crate::OpenError),
+    /// A TLS setting cannot be used (a CA certificate that does not parse, say).
+    Tls(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -111,6 +141,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Seed(err) => err.fmt(f),
             StartError::DataDir(err) => err.fmt(f),
+            StartError::Tls(err) => f.write_str(err),
         }
     }
 }
@@ -164,6 +195,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     store: Store,
     queue: mpsc::UnboundedReceiver<Work>,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let tracker = TaskTracker::new();
@@ -177,7 +209,7 @@ pub(crate) async fn serve(
     let grace = store.config().shutdown_grace;
     let max_connections = store.config().max_connections;
     let timeouts = store.config().connection_timeouts;
-    if let Ok(url) = listening_url(&listener) {
+    if let Ok(url) = listening_url_for(&listener, store.config()) {
         tracing::info!(target: logging::SERVER, %url, "listening");
     }
     let shutdown = async {
@@ -203,7 +235,26 @@ pub(crate) async fn serve(
                 let store = store.clone();
                 async move { Ok::<_, Infallible>(answer(&store, request).await) }
             });
-            net::serve_http(stream, service, stopping, timeouts)
+            let tls = tls.clone();
+            async move {
+                let Some(tls) = tls else {
+                    return sendable(net::serve_http(stream, service, stopping, timeouts)).await;
+                };
+                // The handshake is the connection's first request head: it has as long.
+                match tokio::time::timeout(timeouts.header, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        sendable(net::serve_http(stream, service, stopping, timeouts)).await
+                    }
+                    Ok(Err(err)) => tracing::debug!(
+                        target: logging::REQUEST,
+                        "a TLS handshake failed: {err}"
+                    ),
+                    Err(_) => tracing::debug!(
+                        target: logging::REQUEST,
+                        "a TLS handshake did not finish within the header timeout"
+                    ),
+                }
+            }
         },
     )
     .await;
@@ -213,6 +264,14 @@ pub(crate) async fn serve(
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
     Ok(())
+}
+
+/// A connection's future, boxed as `Send`: awaited inside another `async` block, the compiler
+/// cannot prove hyper's connection future `Send` for every lifetime on its own.
+fn sendable(
+    future: impl Future<Output = ()> + Send + 'static,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(future)
 }
 
 /// Answers one request and logs it: the one place where requests are logged. Only the method,

@@ -20,7 +20,7 @@ use crate::util::{answering, Resp, TestHub, WAIT};
 
 /// The skopeo binary, or `None` (with the reason printed) when it is not installed; in CI
 /// (`CI=true`) a missing skopeo fails the test: `.ci/run` installs it.
-fn skopeo() -> Option<&'static str> {
+pub(crate) fn skopeo() -> Option<&'static str> {
     let found = Command::new("skopeo").arg("--version").output().is_ok();
     if found {
         return Some("skopeo");
@@ -36,7 +36,7 @@ fn skopeo() -> Option<&'static str> {
 
 /// Runs skopeo with `args` off the runtime (the receiver answers meanwhile); panics with its
 /// output when it fails.
-async fn run_skopeo(args: Vec<String>) {
+pub(crate) async fn run_skopeo(args: Vec<String>) {
     let output = tokio::task::spawn_blocking(move || {
         Command::new("skopeo")
             .arg("--insecure-policy")

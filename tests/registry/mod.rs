@@ -4,7 +4,7 @@
 
 mod auth;
 mod blobs;
-mod clients;
+pub(crate) mod clients;
 mod errors;
 mod events;
 mod library;
