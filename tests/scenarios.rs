@@ -42,6 +42,7 @@ steps:
     let loaded = scenario::Loaded {
         file: "wrong.yaml".to_owned(),
         scenario: scenario::parse(text, "wrong.yaml").unwrap(),
+        client_tls: Default::default(),
     };
     let outcome = scenario::run(&loaded).await;
     let failure = outcome.failure.expect("the scenario must fail");
@@ -82,6 +83,7 @@ steps:
     let loaded = scenario::Loaded {
         file: "diff.yaml".to_owned(),
         scenario: scenario::parse(text, "diff.yaml").unwrap(),
+        client_tls: Default::default(),
     };
     let failure = scenario::run(&loaded).await.failure.expect("must fail");
     let shown = failure.to_string();
@@ -135,6 +137,7 @@ steps:
     let loaded = scenario::Loaded {
         file: "digest.yaml".to_owned(),
         scenario: scenario::parse(text, "digest.yaml").unwrap(),
+        client_tls: Default::default(),
     };
     let failure = scenario::run(&loaded)
         .await

@@ -450,3 +450,29 @@ async fn fuzz_receiver_fuzzes_an_https_receiver_trusting_its_ca() {
     assert!(!report.passed());
     assert!(report.to_string().contains("unknown issuer"), "{report}");
 }
+
+#[tokio::test]
+async fn a_scenario_delivers_to_an_external_https_receiver_trusting_the_given_ca() {
+    let ca = Ca::new();
+    let receiver = TlsReceiver::start(ca.issue(&["127.0.0.1"], None)).await;
+    let text = format!(
+        "name: https receiver\n\
+         repository: acme/app\n\
+         pipelines:\n  - name: p\n    expect_final_callback: false\n    webhooks: [outside]\n\
+         receivers:\n  outside: {{ url: \"{}\" }}\n\
+         steps:\n  - push: {{ tag: v1 }}\n  - expect_run: {{ pipeline: p, status: success, steps: [success] }}\n",
+        receiver.url
+    );
+    let mut loaded = hubmock::scenario::Loaded {
+        file: "https.yaml".to_owned(),
+        scenario: hubmock::scenario::parse(&text, "https.yaml").unwrap(),
+        client_tls: Default::default(),
+    };
+    // Not trusted: the delivery fails, and so does the scenario.
+    let failure = hubmock::scenario::run(&loaded).await.failure;
+    assert!(failure.is_some(), "an untrusted receiver cannot pass");
+    loaded.client_tls.ca_certs.push(ca.pem().into_bytes());
+    let outcome = hubmock::scenario::run(&loaded).await;
+    assert!(outcome.passed(), "{:?}", outcome.failure);
+    assert_eq!(receiver.received().len(), 1);
+}

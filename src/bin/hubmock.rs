@@ -85,6 +85,13 @@ struct RunArgs {
     /// Run only scenarios whose name or file contains this text.
     #[arg(long, value_name = "TEXT")]
     filter: Option<String>,
+    /// Trust the certificate authorities in FILE (PEM) for https:// external receivers,
+    /// beside the platform's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
+    /// Take any certificate from https:// external receivers.
+    #[arg(long)]
+    insecure_skip_verify: bool,
 }
 
 #[derive(Args)]
@@ -467,6 +474,16 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
             .map_or(2, |n| n.get())
             .max(2)
     });
+    let mut tls = hubmock::tls::ClientTls {
+        insecure_skip_verify: args.insecure_skip_verify,
+        ..Default::default()
+    };
+    for path in &args.ca_cert {
+        tls.add_ca_file(path)?;
+    }
+    for one in &mut loaded {
+        one.client_tls = tls.clone();
+    }
     let total = loaded.len();
     let progress = std::io::stderr().is_terminal();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -23,6 +23,9 @@ pub struct Loaded {
     pub file: String,
     /// Its content.
     pub scenario: Scenario,
+    /// How its emulator trusts `https://` receivers (external ones): `hubmock run --ca-cert`
+    /// and `--insecure-skip-verify`; by default the platform's certificate authorities.
+    pub client_tls: crate::tls::ClientTls,
 }
 
 const CALLBACK_STATES: &[&str] = &["success", "failure", "error"];
@@ -31,7 +34,11 @@ const CALLBACK_STATES: &[&str] = &["success", "failure", "error"];
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
     let (file, text) = yaml::read(path)?;
     let scenario = parse(&text, &file)?;
-    Ok(Loaded { file, scenario })
+    Ok(Loaded {
+        file,
+        scenario,
+        client_tls: crate::tls::ClientTls::default(),
+    })
 }
 
 /// Parses and checks scenario text; `file` names it in errors.

@@ -158,6 +158,7 @@ impl<'a> World<'a> {
         let scenario = &loaded.scenario;
         let settings = &scenario.settings;
         let mut config = Config::default().with_auth(false);
+        config.client_tls = loaded.client_tls.clone();
         if let Some(format) = settings.payload_format {
             config = config.with_payload_format(format);
         }
