@@ -476,3 +476,64 @@ async fn a_scenario_delivers_to_an_external_https_receiver_trusting_the_given_ca
     assert!(outcome.passed(), "{:?}", outcome.failure);
     assert_eq!(receiver.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_receiver_with_a_self_signed_certificate_gets_deliveries_when_it_is_given() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = made.cert.pem();
+    let receiver = TlsReceiver::start((cert.clone(), made.signing_key.serialize_pem())).await;
+    let delivery = deliver_once(Config::default().with_ca_cert(cert), &receiver.url).await;
+    assert_eq!(delivery["status"], 200, "{delivery:#}");
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn serve_takes_a_certificate_and_key_from_files_and_serves_the_pages_over_https() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue(&["127.0.0.1", "localhost"], None);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, &cert).unwrap();
+    std::fs::write(&key_file, &key).unwrap();
+    let serve = Serve::start(&[
+        "--no-auth",
+        "--tls-cert",
+        cert_file.to_str().unwrap(),
+        "--tls-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(serve.url.starts_with("https://"), "{}", serve.url);
+    let client = trusting(ca.pem().as_bytes());
+    let page = client
+        .send(
+            http::Method::GET,
+            &format!("{}/", serve.url),
+            &[],
+            bytes::Bytes::new(),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<html"));
+
+    // A key that is not one stops the start, naming the file.
+    std::fs::write(&key_file, "not a key").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hubmock"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+        ])
+        .args(["--tls-key", key_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("key.pem: not a PEM private key"),
+        "{stderr}"
+    );
+}
