@@ -43,11 +43,10 @@ pub async fn run(
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
-    // The server checked the TLS settings before it started ([`crate::server::prepare`]).
-    let client = HttpClient::with_tls(&store.config().client_tls).unwrap_or_else(|err| {
-        tracing::error!(target: logging::DELIVERY, "{err}; https deliveries trust the platform's CAs only");
-        HttpClient::new()
-    });
+    // Made on the first delivery, not at start: reading the platform's trust store takes
+    // milliseconds a test suite starting hubmock would wait for. The server checked the TLS
+    // settings before it started ([`crate::server::prepare`]).
+    let client: Arc<tokio::sync::OnceCell<HttpClient>> = Arc::default();
     // At most this many deliveries in flight to one host: a burst of pushes reuses pooled
     // connections instead of opening one socket per delivery (and running out of them), and
     // a receiver that hangs holds up only its own host's queue.
@@ -153,7 +152,22 @@ pub async fn run(
             );
             let marker = store.delivery_marker(&dispatch);
             let timeout = store.config().delivery_timeout;
-            let record = deliver(&client, &dispatch, &marker, timeout).await;
+            let client = client
+                .get_or_init(|| async {
+                    let tls = store.config().client_tls.clone();
+                    let made = tokio::task::spawn_blocking(move || HttpClient::with_tls(&tls))
+                        .await
+                        .expect("making the client does not panic");
+                    made.unwrap_or_else(|err| {
+                        tracing::error!(
+                            target: logging::DELIVERY,
+                            "{err}; https deliveries trust the platform's CAs only"
+                        );
+                        HttpClient::new()
+                    })
+                })
+                .await;
+            let record = deliver(client, &dispatch, &marker, timeout).await;
             log_delivery(&record);
             store.delivered(&dispatch, record);
         });

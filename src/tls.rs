@@ -41,6 +41,17 @@ impl ClientTls {
         Ok(())
     }
 
+    /// Checks that every CA certificate parses, without reading the platform's trust store
+    /// (cheap: for a start that must stay fast).
+    pub fn check(&self) -> Result<(), String> {
+        for pem in &self.ca_certs {
+            for cert in certificates(pem)? {
+                webpki_anchor(&cert)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The rustls configuration: the platform's roots and `ca_certs` (or no verification).
     pub fn config(&self) -> Result<rustls::ClientConfig, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -69,6 +80,13 @@ impl ClientTls {
         };
         Ok(config)
     }
+}
+
+/// Whether `cert` can serve as a trust anchor (what [`rustls::RootCertStore::add`] asks).
+fn webpki_anchor(cert: &CertificateDer<'_>) -> Result<(), String> {
+    rustls::RootCertStore::empty()
+        .add(cert.clone().into_owned())
+        .map_err(|err| format!("a --ca-cert certificate is not usable: {err}"))
 }
 
 /// The certificates of a PEM document; an error when it holds none or one is malformed.

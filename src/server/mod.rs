@@ -57,7 +57,7 @@ pub fn listening_url_for(listener: &TcpListener, config: &Config) -> io::Result<
 /// ([`Config::client_tls`]), so a CA certificate that does not parse stops the start rather
 /// than every https delivery.
 pub(crate) fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, StartError> {
-    crate::client::HttpClient::with_tls(&config.client_tls).map_err(StartError::Tls)?;
+    config.client_tls.check().map_err(StartError::Tls)?;
     match &config.tls {
         Some(tls) => Ok(Some(TlsAcceptor::from(
             tls.config().map_err(StartError::Tls)?,
