@@ -54,6 +54,8 @@ struct TlsReceiver {
 }
 
 impl TlsReceiver {
+    // ring's provider, as hubmock's (src/tls.rs says why the deprecation is allowed).
+    #[allow(deprecated)]
     async fn start((cert, key): (String, String)) -> TlsReceiver {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
             .collect::<Result<_, _>>()

@@ -27,6 +27,8 @@ const MANIFEST_TYPES: [&str; 4] = [
 
 /// A client over plain HTTP that picks linux/amd64 out of an index; `monolithic`: it uploads a
 /// blob in one request (`POST`, then one `PUT` with the body), else in `PATCH` chunks.
+// ring's provider, as hubmock's (src/tls.rs says why the deprecation is allowed).
+#[allow(deprecated)]
 fn new_client(monolithic: bool) -> Client {
     // reqwest is built with rustls but no crypto provider of its own (Cargo.toml): it wants one
     // installed even for plain HTTP. A second install (another test first) is refused: fine.
