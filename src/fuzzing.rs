@@ -530,7 +530,11 @@ fn request(block: &[u8]) -> Option<Sent> {
     *request.headers_mut() = headers;
     // As the router sees the path (a target such as `PU` is an authority, with the path `/`).
     let routed = request.uri().path();
-    let page = matches!(routed, "" | "/") || routed.contains("/~/settings/webhooks");
+    // The router's reading: one leading and one trailing slash off (`//` is the home page, as
+    // `/` with its one trailing slash).
+    let bare = routed.strip_prefix('/').unwrap_or(routed);
+    let bare = bare.strip_suffix('/').unwrap_or(bare);
+    let page = bare.is_empty() || routed.contains("/~/settings/webhooks");
     Some(Sent {
         request,
         description,
