@@ -250,6 +250,15 @@ impl Config {
         self
     }
 
+    /// The scheme the emulator serves: `https` with [`Config::tls`], else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Takes any certificate from `https://` receivers (`--insecure-skip-verify`): for
     /// receivers whose certificate is not at hand. The handshake's signatures are still
     /// checked.

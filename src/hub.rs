@@ -152,12 +152,7 @@ impl HubBuilder {
         let address = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let scheme = if self.config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let uri = format!("{scheme}://{address}");
+        let uri = format!("{}://{address}", self.config.scheme());
         let tls = crate::server::tls_acceptor(&self.config)
             .unwrap_or_else(|err| panic!("hubmock cannot start: {err}"));
         let public_url = self

@@ -31,6 +31,22 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// Trust as the command line says: the PEM files of `--ca-cert` (read and checked here; the
+    /// error names the file) and `--insecure-skip-verify`.
+    pub fn from_files(
+        ca_files: &[std::path::PathBuf],
+        insecure_skip_verify: bool,
+    ) -> Result<ClientTls, String> {
+        let mut tls = ClientTls {
+            insecure_skip_verify,
+            ..ClientTls::default()
+        };
+        for path in ca_files {
+            tls.add_ca_file(path)?;
+        }
+        Ok(tls)
+    }
+
     /// Adds the PEM certificates of `path` (`--ca-cert FILE`); the error names the file and what
     /// is wrong with it.
     pub fn add_ca_file(&mut self, path: &Path) -> Result<(), String> {

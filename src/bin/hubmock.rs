@@ -474,13 +474,7 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
             .map_or(2, |n| n.get())
             .max(2)
     });
-    let mut tls = hubmock::tls::ClientTls {
-        insecure_skip_verify: args.insecure_skip_verify,
-        ..Default::default()
-    };
-    for path in &args.ca_cert {
-        tls.add_ca_file(path)?;
-    }
+    let tls = hubmock::tls::ClientTls::from_files(&args.ca_cert, args.insecure_skip_verify)?;
     for one in &mut loaded {
         one.client_tls = tls.clone();
     }
@@ -597,15 +591,13 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     for (name, password) in args.users {
         config = config.with_user(name, password);
     }
-    for path in &args.ca_cert {
-        config.client_tls.add_ca_file(path)?;
-    }
+    config.client_tls =
+        hubmock::tls::ClientTls::from_files(&args.ca_cert, args.insecure_skip_verify)?;
     if args.insecure_skip_verify {
         eprintln!(
             "hubmock: warning: --insecure-skip-verify: deliveries to https:// hook URLs take any \
              certificate, so they may go to whoever answers in the receiver's place."
         );
-        config = config.with_insecure_skip_verify(true);
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config = config.with_tls(hubmock::tls::ServerTls::from_files(cert, key)?);

@@ -105,14 +105,8 @@ impl FuzzOptions {
 
     /// How the client trusts an `https://` receiver: the CA files read.
     fn client_tls(&self) -> Result<crate::tls::ClientTls, FuzzError> {
-        let mut tls = crate::tls::ClientTls {
-            insecure_skip_verify: self.insecure_skip_verify,
-            ..Default::default()
-        };
-        for path in &self.ca_cert_files {
-            tls.add_ca_file(path).map_err(FuzzError::Setup)?;
-        }
-        Ok(tls)
+        crate::tls::ClientTls::from_files(&self.ca_cert_files, self.insecure_skip_verify)
+            .map_err(FuzzError::Setup)
     }
 
     /// The command line that runs these options again with `seed`.

@@ -44,12 +44,7 @@ pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
 
 /// The URL a listener serves with `config`: `https://` when it serves TLS ([`Config::tls`]).
 pub fn listening_url_for(listener: &TcpListener, config: &Config) -> io::Result<String> {
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    Ok(format!("{scheme}://{}", listener.local_addr()?))
+    Ok(format!("{}://{}", config.scheme(), listener.local_addr()?))
 }
 
 /// The TLS acceptor of `config` ([`Config::tls`]), or `None` for plain http; `Err` when its
