@@ -219,6 +219,13 @@ impl ApiClient {
         }
     }
 
+    /// The same client, trusting an `https://` hubmock as `tls` says (`--ca-cert` files,
+    /// `--insecure-skip-verify`), not only through the platform's certificate authorities.
+    pub fn with_tls(mut self, tls: &crate::tls::ClientTls) -> Result<ApiClient, String> {
+        self.http = HttpClient::with_tls(tls)?;
+        Ok(self)
+    }
+
     /// The same client, sending `Authorization: JWT <token>` (from [`ApiClient::login`]), as
     /// the Hub API needs unless hubmock runs with auth off.
     pub fn with_token(mut self, token: &str) -> ApiClient {
@@ -351,24 +358,42 @@ impl ApiClient {
         repository: &RepoName,
         push: PushRequest,
     ) -> Result<Vec<Run>, ApiError> {
-        let mut body = json!({});
-        if let Some(tag) = &push.tag {
-            body["tag"] = json!(tag);
-        }
-        if let Some(pusher) = &push.pusher {
-            body["pusher"] = json!(pusher);
-        }
-        if !push.images.is_empty() {
-            body["images"] = json!(push.images);
-        }
-        if let Some(media_type) = &push.media_type {
-            body["media_type"] = json!(media_type);
-        }
+        let body = push_json(&push);
         let path = format!("/_hubmock/repositories/{repository}/push");
         let answer: Runs = self
             .call_json(Method::POST, &path, Some(&body), 202)
             .await?;
         Ok(answer.runs)
+    }
+
+    /// Pushes (with `extra_tags`: one image under several tags, as an automated build) and
+    /// waits until every run the push started has finished, or `timeout` passes (hubmock caps
+    /// one wait at five minutes): the runs as they are then, and whether all had finished
+    /// (`POST .../push?wait=finished&timeout_ms=`).
+    pub async fn push_and_wait(
+        &self,
+        repository: &RepoName,
+        push: &PushRequest,
+        extra_tags: &[String],
+        timeout: Duration,
+    ) -> Result<(Vec<Run>, bool), ApiError> {
+        #[derive(Deserialize)]
+        struct Waited {
+            runs: Vec<Run>,
+            finished: bool,
+        }
+        let mut body = push_json(push);
+        if !extra_tags.is_empty() {
+            body["extra_tags"] = json!(extra_tags);
+        }
+        let query = Query::new()
+            .add("wait", Some("finished"))
+            .add("timeout_ms", Some(timeout.as_millis()));
+        let path = format!("/_hubmock/repositories/{repository}/push{query}");
+        let answer: Waited = self
+            .call_json(Method::POST, &path, Some(&body), 200)
+            .await?;
+        Ok((answer.runs, answer.finished))
     }
 
     /// Runs, newest first (`GET /_hubmock/runs?repository=&pipeline=&status=`).
@@ -568,6 +593,27 @@ fn spec_json(spec: &PipelineSpec) -> Value {
     }
     if let Some(format) = spec.payload_format {
         body["payload_format"] = json!(format);
+    }
+    if let Some(quirks) = &spec.quirks {
+        body["quirks"] = json!(quirks);
+    }
+    body
+}
+
+/// A push as the control API reads it: only the fields it sets.
+fn push_json(push: &PushRequest) -> Value {
+    let mut body = json!({});
+    if let Some(tag) = &push.tag {
+        body["tag"] = json!(tag);
+    }
+    if let Some(pusher) = &push.pusher {
+        body["pusher"] = json!(pusher);
+    }
+    if !push.images.is_empty() {
+        body["images"] = json!(push.images);
+    }
+    if let Some(media_type) = &push.media_type {
+        body["media_type"] = json!(media_type);
     }
     body
 }

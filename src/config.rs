@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::model::format::PayloadFormat;
+use crate::model::quirks::{QuirkSpec, Quirks};
 use crate::model::tag::PushEvents;
 use crate::net::Timeouts;
 use crate::seed::SeedFile;
@@ -38,6 +39,9 @@ pub struct Config {
     pub auth: bool,
     /// The payload shape of pipelines that name none.
     pub payload_format: PayloadFormat,
+    /// Docker Hub's quirks for pipelines that name none (`--quirks`); `tag_visible_after`
+    /// is the registry's, server-wide. See [`Config::with_quirks`].
+    pub quirks: Quirks,
     /// How long a delivery may take before it fails the step.
     pub delivery_timeout: Duration,
     /// How long a step may await its callback (R9); `None`: forever, as the real Hub.
@@ -111,6 +115,7 @@ impl Default for Config {
             users: Vec::new(),
             auth: true,
             payload_format: PayloadFormat::Legacy,
+            quirks: Quirks::default(),
             delivery_timeout: Duration::from_secs(10),
             callback_timeout: None,
             implicit_repositories: true,
@@ -155,6 +160,17 @@ impl Config {
     /// Sets the default payload format.
     pub fn with_payload_format(mut self, format: PayloadFormat) -> Self {
         self.payload_format = format;
+        self
+    }
+
+    /// Sets Docker Hub's quirks for pipelines that name none (`--quirks hub-2020,no-tag`):
+    /// a profile also sets the default payload format, so call
+    /// [`Config::with_payload_format`] after this to keep another.
+    pub fn with_quirks(mut self, spec: &QuirkSpec) -> Self {
+        self.quirks = spec.quirks();
+        if let Some(format) = spec.format() {
+            self.payload_format = format;
+        }
         self
     }
 

@@ -80,6 +80,7 @@ pub mod seed;
 pub mod server;
 mod store;
 pub mod tls;
+pub mod waiting;
 mod yaml;
 
 /// The README's examples, compiled and run with the crate's doctests so they cannot drift.

@@ -128,8 +128,8 @@ async fn a_receiver_failing_on_a_non_ascii_tag_is_found_and_the_tag_shrinks_to_o
             .payload
             .push_data
             .images
-            .as_ref()
-            .is_none_or(Vec::is_empty),
+            .as_list()
+            .is_none_or(<[String]>::is_empty),
         "{report}"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hubmock::model::payload::Count;
+use hubmock::model::payload::{Count, Images};
 use hubmock::{Config, Payload, PayloadFormat, Seconds};
 use serde_json::{json, Value};
 use wiremock::matchers::method;
@@ -584,7 +584,7 @@ fn the_seed_documents_example_parses_as_a_legacy_payload() {
     assert_eq!(push_data.pusher, "trustedbuilder");
     assert_eq!(push_data.tag.as_deref(), Some("latest"));
     assert_eq!(push_data.media_type, None);
-    let images = push_data.images.as_ref().expect("images");
+    let images = push_data.images.as_list().expect("images");
     assert_eq!(images.len(), 3);
     assert_eq!(
         images[0],
@@ -635,7 +635,7 @@ fn the_seed_documents_times_are_written_back_in_exponent_form() {
 fn the_current_documentation_example_parses_as_a_payload() {
     let payload = round_trip(DOCS_CURRENT);
     assert_eq!(payload.push_data.pushed_at, Seconds::Integer(1_417_566_161));
-    assert_eq!(payload.push_data.images, None);
+    assert_eq!(payload.push_data.images, Images::Absent);
     assert_eq!(payload.push_data.tag.as_deref(), Some("latest"));
     let repository = &payload.repository;
     assert_eq!(repository.date_created, Seconds::Integer(1_417_494_799));
@@ -648,7 +648,7 @@ fn the_current_documentation_example_parses_as_a_payload() {
 fn an_observed_delivery_parses_as_a_payload() {
     let payload = round_trip(OBSERVED);
     assert_eq!(payload.push_data.pushed_at, Seconds::Integer(1_631_871_970));
-    assert_eq!(payload.push_data.images, Some(Vec::new()));
+    assert_eq!(payload.push_data.images, Images::List(Vec::new()));
     assert_eq!(
         payload.push_data.media_type.as_deref(),
         Some("application/vnd.docker.distribution.manifest.list.v2+json")

@@ -35,6 +35,7 @@ pipelines:
     name: ci then deploy
     expect_final_callback: true
     payload_format: current
+    quirks: no-tag
     webhooks: [{{name: ci, hook_url: \"{ci}\"}}, {{name: deploy, hook_url: \"{deploy}\"}}]
 "
     )
@@ -112,6 +113,7 @@ async fn serve_starts_with_the_files_users_repositories_and_pipelines() {
     assert_eq!(pipeline["creator"], "alice");
     assert_eq!(pipeline["expect_final_callback"], true);
     assert_eq!(pipeline["payload_format"], "current");
+    assert_eq!(pipeline["quirks"], "no-tag");
     let hooks: Vec<(&Value, &Value)> = pipeline["webhooks"]
         .as_array()
         .unwrap()
@@ -292,6 +294,7 @@ fn each_error_names_its_line_and_column_and_what_is_wrong() {
     );
     refused(&format!("{HEAD}  - {{repository: alice/app, name: p, payload_format: curent, webhooks: [{{name: a, hook_url: \"http://x/\"}}]}}\n"), (4, 54), "payload_format: unknown payload format 'curent'");
     refused(&format!("{HEAD}  - {{repository: alice/app, webhooks: [{{name: a, hook_url: \"http://x/\"}}]}}\n"), (4, 5), "pipeline 1: name: This field is required.");
+    refused(&format!("{HEAD}  - {{repository: alice/app, name: p, quirks: hub-2021, webhooks: [{{name: a, hook_url: \"http://x/\"}}]}}\n"), (4, 46), "quirks: unknown quirk or profile 'hub-2021'");
     // Duplicates.
     refused(
         "users:\n  - {username: alice, password: a}\n  - {username: alice, password: b}\n",

@@ -21,6 +21,8 @@ mod pages;
 mod payload;
 mod persistence;
 mod props;
+mod push_cli;
+mod quirks;
 mod registry;
 mod retention;
 mod scenarios;

@@ -269,6 +269,7 @@ impl TestHub {
             expect_final_callback: Some(expect_final),
             webhooks: Some(webhooks),
             payload_format: None,
+            quirks: None,
         };
         as_json(self.api.create_pipeline(&repo_name(repo), spec).await)
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use hubmock::model::fields::is_absolute_http_url;
+use hubmock::model::quirks::QuirkSpec;
 use hubmock::net::Timeouts;
+use hubmock::waiting::{Expect, Verdict};
 use hubmock::{scenario, Config, PayloadFormat, PushEvents};
 
 #[cfg(feature = "mimalloc")]
@@ -37,6 +39,87 @@ enum Command {
     /// passes, 1 when one fails (printed shrunk, with the seed), 2 when the URL is invalid or
     /// nothing listens there.
     FuzzReceiver(FuzzReceiverArgs),
+    /// Push a tag to a running hubmock (the control API's push) and, with --wait or
+    /// --expect, wait until every run the push started has finished, then print each run's
+    /// steps, deliveries and callbacks. Exit 0 as expected, 1 when an --expect is not met or
+    /// a run is still pending at --timeout (a diff of expected and actual is printed), 2
+    /// when the push could not be made.
+    Push(PushArgs),
+    /// Push a generated image through a running hubmock's registry (as docker push does),
+    /// then wait and report as `push` does. Same exit codes.
+    PushImage(PushImageArgs),
+}
+
+/// What `push` and `push-image` share: where the hub is, and the waiting.
+#[derive(Args)]
+struct WaitArgs {
+    /// The hubmock to push to.
+    #[arg(long, default_value = "http://127.0.0.1:5555", value_name = "URL", value_parser = absolute_http_url)]
+    hub: String,
+    /// Wait until every run the push started has finished, then print them.
+    #[arg(long)]
+    wait: bool,
+    /// What the runs must end as: STATUS for every run, or PIPELINE=STATUS for the runs of
+    /// one pipeline (by slug); repeatable; implies --wait.
+    #[arg(long, value_name = "STATUS|PIPELINE=STATUS")]
+    expect: Vec<Expect>,
+    /// How long to wait for the runs, e.g. 30s or 2m.
+    #[arg(long, default_value = "30s", value_parser = longer_than_zero)]
+    timeout: Duration,
+    /// Print the runs as JSON (`{"runs", "finished", "diff"}`) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The control token of a hubmock started with --control-token.
+    #[arg(long, value_name = "TOKEN")]
+    control_token: Option<String>,
+    /// Trust the certificate authorities in FILE (PEM) for an https:// hubmock (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
+    /// Take any certificate from an https:// hubmock.
+    #[arg(long)]
+    insecure_skip_verify: bool,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// The repository and tag, e.g. acme/app:v1 (tag latest when absent).
+    target: String,
+    /// Who pushed (default: the repository's owner).
+    #[arg(long, value_name = "NAME")]
+    pusher: Option<String>,
+    /// An image id or digest the push names (repeatable; one is made up when none).
+    #[arg(long = "image", value_name = "ID")]
+    images: Vec<String>,
+    /// The manifest's media type.
+    #[arg(long, value_name = "TYPE")]
+    media_type: Option<String>,
+    /// One more tag of the same image, as an automated build makes (repeatable): one more
+    /// post each (`images: null` with the images-null-extra-posts quirk).
+    #[arg(long = "extra-tag", value_name = "TAG")]
+    extra_tags: Vec<String>,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+#[derive(Args)]
+struct PushImageArgs {
+    /// The repository and tag, e.g. acme/app:v1 (tag latest when absent).
+    target: String,
+    /// `os/architecture[/variant]` (repeatable); two or more push an index (multi-arch).
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    platforms: Vec<String>,
+    /// Docker's media types (schema 2 manifest, manifest list) instead of OCI's.
+    #[arg(long)]
+    docker: bool,
+    /// The registry user and password (needed unless hubmock runs with --no-auth).
+    #[arg(long, value_name = "NAME:PASSWORD", value_parser = parse_user)]
+    user: Option<(String, String)>,
+    /// What the content follows from (default: the repository and tag, so the same tag
+    /// pushes the same image).
+    #[arg(long, value_name = "TEXT")]
+    seed: Option<String>,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 #[derive(Args)]
@@ -132,9 +215,15 @@ struct ServeArgs {
     /// Let every Hub API and registry request through without credentials.
     #[arg(long)]
     no_auth: bool,
-    /// Payload shape of pipelines that name none.
-    #[arg(long, default_value = "legacy", value_name = "legacy|current|observed")]
-    payload_format: PayloadFormat,
+    /// Payload shape of pipelines that name none: legacy, or the --quirks profile's.
+    #[arg(long, value_name = "legacy|current|observed")]
+    payload_format: Option<PayloadFormat>,
+    /// Docker Hub's quirks for pipelines that name none: at most one profile (docs-2016,
+    /// hub-2020, hub-2026) and any quirks, comma-separated: duplicate-per-manifest,
+    /// images-null-extra-posts, no-tag, callback-gone, tag-visible-after=D (the registry's).
+    /// A profile sets the payload format unless --payload-format is given.
+    #[arg(long, value_name = "PROFILE,QUIRK,...")]
+    quirks: Option<QuirkSpec>,
     /// How long a delivery may take before its step fails, e.g. 10s or 500ms.
     #[arg(long, default_value = "10s", value_parser = longer_than_zero)]
     delivery_timeout: Duration,
@@ -371,7 +460,191 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Run(args) => run_scenarios(args),
         Command::Check(args) => check_scenarios(args),
         Command::FuzzReceiver(args) => fuzz_receiver(args),
+        Command::Push(args) => push(args),
+        Command::PushImage(args) => push_image(args),
     }
+}
+
+/// `acme/app:v1` as the repository and the tag (`latest` when none is given).
+fn target(text: &str) -> Result<(hubmock::RepoName, String), String> {
+    let (name, tag) = match text.rsplit_once(':') {
+        Some((name, tag)) => (name, tag.to_owned()),
+        None => (text, "latest".to_owned()),
+    };
+    let name = hubmock::RepoName::parse(name)
+        .map_err(|err| format!("{text} is not NAMESPACE/NAME[:TAG]: {}", err.to_json()))?;
+    Ok((name, tag))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("could not start the runtime: {err}"))
+}
+
+impl WaitArgs {
+    fn waits(&self) -> bool {
+        self.wait || !self.expect.is_empty()
+    }
+
+    fn tls(&self) -> Result<hubmock::tls::ClientTls, String> {
+        hubmock::tls::ClientTls::from_files(&self.ca_cert, self.insecure_skip_verify)
+    }
+
+    fn api(&self) -> Result<hubmock::ApiClient, String> {
+        let mut api = hubmock::ApiClient::new(&self.hub).with_tls(&self.tls()?)?;
+        if let Some(token) = &self.control_token {
+            api = api.with_control_token(token);
+        }
+        Ok(api)
+    }
+
+    /// Waits for `runs` until the deadline (beyond one long-poll's five minutes if need be).
+    async fn finish(
+        &self,
+        api: &hubmock::ApiClient,
+        runs: Vec<hubmock::Run>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<hubmock::Run>, String> {
+        let mut done = Vec::with_capacity(runs.len());
+        for mut run in runs {
+            while run.is_pending() {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                run = api
+                    .wait_for_run(run.id(), left)
+                    .await
+                    .map_err(|err| err.to_string())?;
+            }
+            done.push(run);
+        }
+        Ok(done)
+    }
+
+    /// Prints the runs (and the diff), and answers the exit code.
+    fn report(&self, runs: Vec<hubmock::Run>) -> ExitCode {
+        let finished = runs.iter().all(|run| !run.is_pending());
+        if !self.waits() {
+            if self.json {
+                println!("{}", serde_json::json!({ "runs": runs }));
+            } else {
+                print!("{}", hubmock::waiting::report(&runs));
+            }
+            return ExitCode::SUCCESS;
+        }
+        let verdict = Verdict::judge(runs, finished, &self.expect);
+        if self.json {
+            let answer = serde_json::json!({
+                "runs": verdict.runs,
+                "finished": verdict.finished,
+                "diff": verdict.diff,
+            });
+            println!("{answer}");
+        } else {
+            print!("{}", hubmock::waiting::report(&verdict.runs));
+            if !verdict.finished {
+                println!(
+                    "timed out after {}: not every run finished",
+                    humantime::format_duration(self.timeout)
+                );
+            }
+            if let Some(diff) = &verdict.diff {
+                print!("{diff}");
+            }
+        }
+        ExitCode::from(verdict.exit_code())
+    }
+}
+
+fn push(args: PushArgs) -> Result<ExitCode, String> {
+    let (name, tag) = target(&args.target)?;
+    let wait = &args.wait;
+    let api = wait.api()?;
+    let request = hubmock::PushRequest {
+        tag: Some(tag),
+        pusher: args.pusher.clone(),
+        images: args.images.clone(),
+        media_type: args.media_type.clone(),
+        extra: None,
+    };
+    runtime()?.block_on(async {
+        let deadline = tokio::time::Instant::now() + wait.timeout;
+        let runs = if wait.waits() {
+            let (runs, _) = api
+                .push_and_wait(&name, &request, &args.extra_tags, wait.timeout)
+                .await
+                .map_err(|err| err.to_string())?;
+            wait.finish(&api, runs, deadline).await?
+        } else if args.extra_tags.is_empty() {
+            api.push_with(&name, request)
+                .await
+                .map_err(|err| err.to_string())?
+        } else {
+            // Only the waiting call takes extra tags; a zero wait answers at once.
+            api.push_and_wait(&name, &request, &args.extra_tags, Duration::ZERO)
+                .await
+                .map_err(|err| err.to_string())?
+                .0
+        };
+        Ok(wait.report(runs))
+    })
+}
+
+fn push_image(args: PushImageArgs) -> Result<ExitCode, String> {
+    use hubmock::registry::push::{ImagePush, PushClient};
+    let (name, tag) = target(&args.target)?;
+    let wait = &args.wait;
+    let api = wait.api()?;
+    let mut image = ImagePush::new(name.to_string(), tag.clone());
+    image.docker = args.docker;
+    image.seed = args.seed.clone();
+    image.platforms = args
+        .platforms
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, String>>()?;
+    let mut client = PushClient::new(&wait.hub).with_tls(&wait.tls()?)?;
+    if let Some((user, password)) = &args.user {
+        client = client.with_basic(user, password);
+    }
+    runtime()?.block_on(async {
+        let deadline = tokio::time::Instant::now() + wait.timeout;
+        let filter = hubmock::RunFilter {
+            repository: Some(name.clone()),
+            ..Default::default()
+        };
+        // The runs this push starts are the repository's newer than the newest before it.
+        let before = api
+            .runs(&filter)
+            .await
+            .map_err(|err| err.to_string())?
+            .first()
+            .map_or(0, |run| run.id());
+        let pushed = client.push(&image).await.map_err(|err| {
+            let hint = if err.status() == Some(401) && args.user.is_none() {
+                " (give the registry user with --user NAME:PASSWORD)"
+            } else {
+                ""
+            };
+            format!("{err}{hint}")
+        })?;
+        eprintln!("pushed {name}:{tag} as {}", pushed.digest);
+        let mut runs: Vec<hubmock::Run> = api
+            .runs(&filter)
+            .await
+            .map_err(|err| err.to_string())?
+            .into_iter()
+            .filter(|run| run.id() > before && run.push().tag == tag)
+            .collect();
+        runs.reverse();
+        if wait.waits() {
+            runs = wait.finish(&api, runs, deadline).await?;
+        }
+        Ok(wait.report(runs))
+    })
 }
 
 /// Loads every scenario under `paths`, printing each invalid one as `file:line:column: why`.
@@ -557,9 +830,14 @@ fn fuzz_receiver(args: FuzzReceiverArgs) -> Result<ExitCode, String> {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
-    let mut config = Config::default()
-        .with_auth(!args.no_auth)
-        .with_payload_format(args.payload_format)
+    let mut config = Config::default().with_auth(!args.no_auth);
+    if let Some(quirks) = &args.quirks {
+        config = config.with_quirks(quirks);
+    }
+    if let Some(format) = args.payload_format {
+        config = config.with_payload_format(format);
+    }
+    let mut config = config
         .with_delivery_timeout(args.delivery_timeout)
         .with_callback_timeout(args.callback_timeout)
         .with_token_ttl(args.token_ttl)

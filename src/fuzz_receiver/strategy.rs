@@ -16,7 +16,7 @@
 //!     .new_tree(&mut runner)
 //!     .unwrap();
 //! let payload: Payload = tree.current();
-//! assert!(payload.push_data.images.is_none()); // the current format has no `images`
+//! assert!(payload.push_data.images.is_absent()); // the current format has no `images`
 //! assert!(payload.callback_url.starts_with("http://127.0.0.1:9/"));
 //! ```
 
@@ -433,7 +433,7 @@ pub fn payload(format: PayloadFormat, base_url: String) -> BoxedStrategy<Payload
         .prop_map(move |(d, repo, hook_id)| Payload {
             callback_url: callback_url(&base_url, &repo, &hook_id),
             push_data: PushData {
-                images: d.images,
+                images: d.images.into(),
                 pushed_at: d.pushed_at,
                 pusher: d.pusher,
                 tag: Some(d.tag),

@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::callback::{Callback, CallbackRefusal, CallbackState};
 use super::format::PayloadFormat;
 use super::pipeline::Pipeline;
-use super::push::{PushEvent, PushRequest};
+use super::push::{ExtraPost, PushEvent, PushRequest};
+use super::quirks::Quirks;
 use super::repository::{RepoName, Repository};
 use super::run::{CallbackRecord, DeliveryResult, Run, RunStatus, Step, StepStatus};
 use super::time::Timestamp;
@@ -92,6 +93,9 @@ pub enum Rejection {
     UpdateNotAllowed,
     /// The body broke R8; the step still awaits a corrected callback.
     Invalid(CallbackRefusal),
+    /// The run follows the `callback-gone` quirk: its callback URLs are legacy and answer
+    /// `404`, whatever the body.
+    Gone,
 }
 
 /// Whether a delivery's answer counts as delivered (R3).
@@ -130,11 +134,15 @@ pub fn push_event(
         images,
         media_type: request.media_type,
         pushed_at: now,
+        extra: request.extra,
     }
 }
 
 /// R1: a push starts one run of every pipeline of the repository, in the pipelines' order,
 /// each with the next id from `next_id`; answers each run with the effects of its start.
+/// A platform manifest's extra post ([`ExtraPost::Manifest`]) starts runs only for the
+/// pipelines that post per manifest ([`RunStart::every_manifest`], or their
+/// `duplicate-per-manifest` quirk).
 pub fn fan_out(
     start: &RunStart<'_>,
     pipelines: &[Pipeline],
@@ -143,6 +151,7 @@ pub fn fan_out(
 ) -> Vec<(Run, Vec<Effect>)> {
     pipelines
         .iter()
+        .filter(|pipeline| start.posts_to(pipeline))
         .map(|pipeline| Run::start(next_id(), start, pipeline, &mut new_hook_id))
         .collect()
 }
@@ -165,10 +174,38 @@ pub struct RunStart<'a> {
     pub push: PushEvent,
     /// The server's default payload format, used when the pipeline names none.
     pub default_format: PayloadFormat,
+    /// The server's quirks, used when the pipeline names none.
+    pub default_quirks: Quirks,
+    /// Whether a platform manifest's extra post goes to every pipeline
+    /// (`--push-events per-manifest`).
+    pub every_manifest: bool,
     /// Base of callback URLs, without a trailing slash.
     pub public_url: &'a str,
     /// The time now.
     pub now: Timestamp,
+}
+
+impl RunStart<'_> {
+    /// The quirks a run of `pipeline` follows: its own, else the server's.
+    pub fn quirks(&self, pipeline: &Pipeline) -> Quirks {
+        pipeline.quirks_or(self.default_quirks)
+    }
+
+    /// The payload format of a run of `pipeline`: its own, else its quirk profile's, else
+    /// the server's.
+    pub fn format(&self, pipeline: &Pipeline) -> PayloadFormat {
+        pipeline
+            .payload_format
+            .or_else(|| pipeline.quirks.as_ref().and_then(|q| q.format()))
+            .unwrap_or(self.default_format)
+    }
+
+    /// Whether this push starts a run of `pipeline` (R1, and the extra posts of a push).
+    pub fn posts_to(&self, pipeline: &Pipeline) -> bool {
+        self.push.extra != Some(ExtraPost::Manifest)
+            || self.every_manifest
+            || self.quirks(pipeline).duplicate_per_manifest
+    }
 }
 
 impl Run {
@@ -204,7 +241,8 @@ impl Run {
             pipeline: pipeline.slug.clone(),
             pipeline_id: pipeline.id,
             expect_final_callback: pipeline.expect_final_callback,
-            payload_format: pipeline.payload_format.unwrap_or(start.default_format),
+            payload_format: start.format(pipeline),
+            quirks: start.quirks(pipeline),
             status: RunStatus::Pending,
             created: start.now,
             finished: None,
@@ -238,8 +276,11 @@ impl Run {
     /// Whether this step accepts a callback now (R7). Without `expect_final_callback` the last
     /// step's delivery alone decides the run (R6), so that step takes no callback at all: the
     /// outcome never depends on whether a callback beat the delivery's answer *(ours)*.
+    /// With the `callback-gone` quirk no step takes one: a 2xx/3xx delivery completes it.
     pub fn awaits_callback(&self, step: usize) -> bool {
-        self.in_progress(step) && (self.expect_final_callback || !self.is_last(step))
+        self.in_progress(step)
+            && !self.quirks.callback_gone
+            && (self.expect_final_callback || !self.is_last(step))
     }
 
     /// Whether a delivery the chain asked for still goes out when a connection frees up: not
@@ -362,6 +403,16 @@ impl Run {
             self.steps[step].status = StepStatus::Success;
             return vec![self.finish(RunStatus::Success, now)];
         }
+        if self.quirks.callback_gone {
+            // Callbacks are gone: the delivery's answer is the step's outcome, and the next
+            // URL is called at once.
+            self.steps[step].status = StepStatus::Success;
+            return vec![if self.is_last(step) {
+                self.finish(RunStatus::Success, now)
+            } else {
+                self.deliver(step + 1, now)
+            }];
+        }
         Vec::new()
     }
 
@@ -372,6 +423,9 @@ impl Run {
         body: &Result<Callback, CallbackRefusal>,
         now: Timestamp,
     ) -> Result<Vec<Effect>, Rejection> {
+        if self.quirks.callback_gone {
+            return Err(Rejection::Gone);
+        }
         // R7 before R8: a step that awaits nothing refuses any body, valid or not.
         if !self.awaits_callback(step) {
             return Err(Rejection::UpdateNotAllowed);

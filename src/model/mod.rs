@@ -17,6 +17,7 @@ pub mod ids;
 pub mod payload;
 pub mod pipeline;
 pub mod push;
+pub mod quirks;
 pub mod repository;
 pub mod run;
 pub mod tag;

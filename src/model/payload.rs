@@ -9,7 +9,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::format::PayloadFormat;
-use super::push::{PushEvent, DOCKER_MANIFEST_V2};
+use super::push::{ExtraPost, PushEvent, DOCKER_MANIFEST_V2};
+use super::quirks::Quirks;
 use super::repository::{RepoName, Repository};
 
 /// A time in seconds since the Unix epoch, as an integer or a float, exactly as it was sent.
@@ -99,6 +100,58 @@ pub enum Count {
     Text(String),
 }
 
+/// `push_data.images`: a list, `null`, or not there at all, each of which real payloads
+/// carried.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Images {
+    /// No `images` key (today's documented payload).
+    #[default]
+    Absent,
+    /// `images: null` (an automated build's extra posts, `images-null-extra-posts`).
+    Null,
+    /// A list: image ids (legacy), digests, or `[]`.
+    List(Vec<String>),
+}
+
+impl Images {
+    /// Whether there is no `images` key.
+    pub fn is_absent(&self) -> bool {
+        *self == Images::Absent
+    }
+
+    /// The list, if it is one.
+    pub fn as_list(&self) -> Option<&[String]> {
+        match self {
+            Images::List(list) => Some(list),
+            _ => None,
+        }
+    }
+}
+
+impl From<Option<Vec<String>>> for Images {
+    /// `None` is no key at all.
+    fn from(images: Option<Vec<String>>) -> Images {
+        images.map_or(Images::Absent, Images::List)
+    }
+}
+
+impl Serialize for Images {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // Not written at all (`skip_serializing_if`); `null` if ever asked.
+            Images::Absent | Images::Null => serializer.serialize_none(),
+            Images::List(list) => list.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Images {
+    /// Called only when the key is there: `null` or a list.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Option::<Vec<String>>::deserialize(deserializer)?.map_or(Images::Null, Images::List))
+    }
+}
+
 /// A webhook payload as Docker Hub POSTs it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Payload {
@@ -113,9 +166,9 @@ pub struct Payload {
 /// The `push_data` object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PushData {
-    /// Image ids (legacy), `[]` (observed) or absent (current).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images: Option<Vec<String>>,
+    /// Image ids (legacy), `[]` (observed), absent (current), or `null`.
+    #[serde(default, skip_serializing_if = "Images::is_absent")]
+    pub images: Images,
     /// When the push happened.
     pub pushed_at: Seconds,
     /// Who pushed.
@@ -168,10 +221,11 @@ pub struct PayloadRepository {
 }
 
 impl Payload {
-    /// The payload for one delivery of `push` to `repository` in `format`.
-    /// `public_url` has no trailing slash.
+    /// The payload for one delivery of `push` to `repository` in `format`, with Docker
+    /// Hub's `quirks`. `public_url` has no trailing slash.
     pub fn build(
         format: PayloadFormat,
+        quirks: Quirks,
         repository: &Repository,
         push: &PushEvent,
         callback_url: String,
@@ -187,19 +241,19 @@ impl Payload {
         };
         let (images, comment_count, dockerfile, media_type) = match format {
             PayloadFormat::Legacy => (
-                Some(push.images.clone()),
+                Images::List(push.images.clone()),
                 Some(Count::Text(repository.comment_count.to_string())),
                 Some(repository.dockerfile.clone()),
                 None,
             ),
             PayloadFormat::Current => (
-                None,
+                Images::Absent,
                 Some(Count::Number(repository.comment_count)),
                 Some(repository.dockerfile.clone()),
                 None,
             ),
             PayloadFormat::Observed => (
-                Some(Vec::new()),
+                Images::List(Vec::new()),
                 None,
                 None,
                 Some(
@@ -209,13 +263,22 @@ impl Payload {
                 ),
             ),
         };
+        // The quirks, over the format's choice.
+        let images = if quirks.images_null_extra_posts && push.extra == Some(ExtraPost::Tag) {
+            Images::Null
+        } else if quirks.duplicate_per_manifest {
+            Images::List(Vec::new())
+        } else {
+            images
+        };
+        let tag = (!quirks.no_tag).then(|| push.tag.clone());
         Payload {
             callback_url,
             push_data: PushData {
                 images,
                 pushed_at: time(push.pushed_at),
                 pusher: push.pusher.clone(),
-                tag: Some(push.tag.clone()),
+                tag,
                 media_type,
             },
             repository: PayloadRepository {

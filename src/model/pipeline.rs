@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fields::{is_absolute_http_url, FieldErrors};
 use super::format::PayloadFormat;
+use super::quirks::{QuirkSpec, Quirks};
 use super::time::Timestamp;
 
 /// Longest `hook_url` Docker Hub accepts.
@@ -46,6 +47,10 @@ pub struct Pipeline {
     /// Payload shape for this pipeline *(ours)*; the server's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format: Option<PayloadFormat>,
+    /// Docker Hub's quirks for this pipeline *(ours)*, replacing the server's (`--quirks`);
+    /// a profile's payload format applies unless `payload_format` names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirks: Option<QuirkSpec>,
 }
 
 /// A webhook as a request describes it.
@@ -68,6 +73,8 @@ pub struct PipelineSpec {
     pub webhooks: Option<Vec<WebhookSpec>>,
     /// New payload format.
     pub payload_format: Option<PayloadFormat>,
+    /// New quirks.
+    pub quirks: Option<QuirkSpec>,
 }
 
 impl PipelineSpec {
@@ -88,6 +95,7 @@ impl PipelineSpec {
                     .collect(),
             ),
             payload_format: None,
+            quirks: None,
         }
     }
 }
@@ -138,6 +146,11 @@ pub fn slugify(name: &str) -> String {
 }
 
 impl Pipeline {
+    /// The quirks its runs follow: its own, else `server`'s.
+    pub fn quirks_or(&self, server: Quirks) -> Quirks {
+        self.quirks.as_ref().map_or(server, QuirkSpec::quirks)
+    }
+
     /// A new pipeline from a validated creation spec.
     pub fn create(id: u64, spec: PipelineSpec, creator: &str, now: Timestamp) -> Pipeline {
         let name = spec.name.unwrap_or_default();
@@ -151,6 +164,7 @@ impl Pipeline {
             last_updated: now,
             creator: creator.to_owned(),
             payload_format: spec.payload_format,
+            quirks: spec.quirks,
         };
         pipeline.set_webhooks(spec.webhooks.unwrap_or_default(), now);
         pipeline
@@ -167,6 +181,9 @@ impl Pipeline {
         }
         if let Some(format) = spec.payload_format {
             self.payload_format = Some(format);
+        }
+        if let Some(quirks) = spec.quirks {
+            self.quirks = Some(quirks);
         }
         if let Some(webhooks) = spec.webhooks {
             self.set_webhooks(webhooks, now);

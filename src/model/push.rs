@@ -20,6 +20,20 @@ pub struct PushRequest {
     pub images: Vec<String>,
     /// The manifest's media type.
     pub media_type: Option<String>,
+    /// Set when this push is an extra post of another (the caller's bookkeeping).
+    pub extra: Option<ExtraPost>,
+}
+
+/// Why a push event is an extra post of one push rather than a push of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtraPost {
+    /// One platform manifest of an index pushed by tag: fired for every pipeline with
+    /// `--push-events per-manifest`, else only for pipelines with `duplicate-per-manifest`.
+    Manifest,
+    /// One more tag of the same push (an automated build that tagged its image several
+    /// times): `images: null` with `images-null-extra-posts`.
+    Tag,
 }
 
 /// What was pushed: the event that starts runs.
@@ -36,4 +50,7 @@ pub struct PushEvent {
     pub media_type: Option<String>,
     /// When the push happened.
     pub pushed_at: Timestamp,
+    /// Set when this event is an extra post of a push ([`ExtraPost`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<ExtraPost>,
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::callback::{Callback, CallbackState};
 use super::format::PayloadFormat;
 use super::push::PushEvent;
+use super::quirks::Quirks;
 use super::repository::RepoName;
 use super::time::Timestamp;
 
@@ -144,6 +145,10 @@ pub struct Run {
     pub(crate) expect_final_callback: bool,
     /// The payload shape of its deliveries.
     pub(crate) payload_format: PayloadFormat,
+    /// Docker Hub's quirks its deliveries and callbacks follow (the pipeline's, else the
+    /// server's, when it started).
+    #[serde(default, skip_serializing_if = "Quirks::is_none")]
+    pub(crate) quirks: Quirks,
     /// Where it is.
     pub(crate) status: RunStatus,
     /// When it started.
@@ -185,6 +190,11 @@ impl Run {
     /// The payload shape of its deliveries.
     pub fn payload_format(&self) -> PayloadFormat {
         self.payload_format
+    }
+
+    /// Docker Hub's quirks its deliveries and callbacks follow.
+    pub fn quirks(&self) -> Quirks {
+        self.quirks
     }
 
     /// Where it is.

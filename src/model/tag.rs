@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::fields::FieldErrors;
-use super::push::{PushEvent, PushRequest, DOCKER_MANIFEST_V2};
+use super::push::{ExtraPost, PushEvent, PushRequest, DOCKER_MANIFEST_V2};
 use super::repository::RepoName;
 use super::time::Timestamp;
 
@@ -100,6 +100,7 @@ impl TagRecord {
             pusher: Some(self.pusher.clone()),
             images: vec![self.digest.clone()],
             media_type: Some(self.media_type.clone()),
+            extra: None,
         }
     }
 
@@ -260,6 +261,7 @@ impl TagPush {
             pusher: self.pusher.clone(),
             images: vec![self.digest.clone()],
             media_type: Some(self.media_type.clone()),
+            extra: None,
         }
     }
 
@@ -300,6 +302,7 @@ impl TagPush {
                 pusher: self.pusher.clone(),
                 images: vec![image.digest.clone()],
                 media_type: Some(image.media_type.clone()),
+                extra: Some(ExtraPost::Manifest),
             })
             .collect()
     }
@@ -359,6 +362,7 @@ mod tests {
             images: images.iter().map(|i| i.to_string()).collect(),
             media_type: media_type.map(str::to_owned),
             pushed_at: Timestamp::from_unix_seconds(1_700_000_000.0),
+            extra: None,
         }
     }
 

@@ -273,6 +273,9 @@ impl Registry {
     pub fn undo_put(&self, repo: &RepoName, put: &TagPut) {
         let mut index = self.lock();
         let pending = index.pending_puts.remove(&put.id).is_some();
+        if let Some((tag, _)) = &put.tag {
+            index.hidden.remove(&(repo.clone(), tag.clone()));
+        }
         let tag = put.tag.as_ref().map(|(tag, before)| (tag, before));
         for change in undo_in(&mut index, repo, tag, &put.digest, put.new_manifest) {
             if let RegistryChange::Unmanifest { digest, .. } = &change {
@@ -296,14 +299,30 @@ impl Registry {
         self.lock().repos.get(repo)?.manifests.get(digest).cloned()
     }
 
+    /// Hides `tag` of `repo` from pulls by tag and the tags list for `duration` (the
+    /// `tag-visible-after` quirk): called between the put and its push event, so the
+    /// webhook arrives while the tag still answers `MANIFEST_UNKNOWN`. Pulls by digest see
+    /// the manifest at once.
+    pub fn hide_tag(&self, repo: &RepoName, tag: &str, duration: std::time::Duration) {
+        let until = tokio::time::Instant::now() + duration;
+        self.lock()
+            .hidden
+            .insert((repo.clone(), tag.to_owned()), until);
+    }
+
     /// Opens the manifest a tag or digest names.
     pub fn open_manifest(
         &self,
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<ManifestRead, RegistryError> {
-        let index = self.lock();
+        let mut index = self.lock();
         let unknown = || unknown_manifest(repo, reference);
+        if let Reference::Tag(tag) = reference {
+            if index.is_hidden(repo, tag) {
+                return Err(unknown());
+            }
+        }
         let entry = index.repos.get(repo).ok_or_else(unknown)?;
         let digest = match reference {
             Reference::Tag(tag) => entry.tags.get(tag).ok_or_else(unknown)?,
@@ -335,6 +354,7 @@ impl Registry {
         match reference {
             Reference::Tag(tag) => {
                 entry.tags.remove(tag).ok_or_else(unknown)?;
+                index.hidden.remove(&(repo.clone(), tag.clone()));
                 self.journal(|| RegistryChange::Tag {
                     repo: repo.clone(),
                     tag: tag.clone(),
@@ -357,10 +377,19 @@ impl Registry {
 
     /// A page of `repo`'s tags in lexical order (`None`: the registry has no such
     /// repository).
+    /// Tags hidden by the `tag-visible-after` quirk are left out.
     pub fn tags(&self, repo: &RepoName, n: Option<usize>, last: Option<&str>) -> Option<Page> {
-        let index = self.lock();
+        let mut index = self.lock();
         let entry = index.repos.get(repo).filter(|r| !r.is_empty())?;
-        Some(paginate(entry.tags.keys().map(String::as_str), n, last))
+        if index.hidden.is_empty() {
+            return Some(paginate(entry.tags.keys().map(String::as_str), n, last));
+        }
+        let names: Vec<String> = entry.tags.keys().cloned().collect();
+        let visible: Vec<String> = names
+            .into_iter()
+            .filter(|tag| !index.is_hidden(repo, tag))
+            .collect();
+        Some(paginate(visible.iter().map(String::as_str), n, last))
     }
 
     /// The repositories holding something, sorted by `namespace/name`.

@@ -68,6 +68,28 @@ struct Index {
     /// Puts by tag whose push event is not decided yet (`TagPut::id` -> what undoes it):
     /// after a crash, the ones the journal never saw decided are undone.
     pending_puts: HashMap<u64, manifests::PendingPut>,
+    /// Tags pulled by tag as unknown until the time given (the `tag-visible-after` quirk);
+    /// on tokio's clock, so paused-time tests can step past it. Not journaled: after a
+    /// restart every tag is visible.
+    hidden: HashMap<(RepoName, String), tokio::time::Instant>,
+}
+
+impl Index {
+    /// Whether `tag` of `repo` is hidden now; a hiding that has run out is dropped.
+    fn is_hidden(&mut self, repo: &RepoName, tag: &str) -> bool {
+        if self.hidden.is_empty() {
+            return false;
+        }
+        let key = (repo.clone(), tag.to_owned());
+        match self.hidden.get(&key) {
+            Some(until) if tokio::time::Instant::now() < *until => true,
+            Some(_) => {
+                self.hidden.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
 }
 
 /// One repository's links.

@@ -294,6 +294,13 @@ impl PushClient {
         }
     }
 
+    /// The same client, trusting `https://` registries as `tls` says (`--ca-cert`,
+    /// `--insecure-skip-verify`); an unreadable CA is the error.
+    pub fn with_tls(mut self, tls: &crate::tls::ClientTls) -> Result<PushClient, String> {
+        self.http = HttpClient::with_tls(tls)?;
+        Ok(self)
+    }
+
     /// The same client, sending Basic credentials on every request.
     pub fn with_basic(mut self, user: &str, password: &str) -> PushClient {
         let encoded =

@@ -41,6 +41,11 @@ pub struct Settings {
     /// `legacy` (default), `current` or `observed`.
     #[serde(default)]
     pub payload_format: Option<crate::PayloadFormat>,
+    /// Docker Hub's quirks for the whole emulator, as `--quirks` takes them (`hub-2020`,
+    /// `no-tag,tag-visible-after=1s`); a profile's payload format applies unless
+    /// `payload_format` names one.
+    #[serde(default)]
+    pub quirks: Option<crate::model::quirks::QuirkSpec>,
     /// How long a delivery may take (default 10s).
     #[serde(default)]
     pub delivery_timeout: Option<Wait>,
@@ -66,6 +71,9 @@ pub struct PipelineDef {
     /// Payload format for this pipeline.
     #[serde(default)]
     pub payload_format: Option<crate::PayloadFormat>,
+    /// Docker Hub's quirks for this pipeline, replacing the settings' (`hub-2026`, `no-tag`).
+    #[serde(default)]
+    pub quirks: Option<crate::model::quirks::QuirkSpec>,
 }
 
 fn yes() -> bool {
@@ -412,6 +420,9 @@ pub struct CreatePipeline {
     /// Payload format for this pipeline.
     #[serde(default)]
     pub payload_format: Option<crate::PayloadFormat>,
+    /// Docker Hub's quirks for this pipeline.
+    #[serde(default)]
+    pub quirks: Option<crate::model::quirks::QuirkSpec>,
     /// The HTTP status the Hub API must answer (default 201).
     #[serde(default)]
     pub expect_status: Option<u16>,
@@ -425,6 +436,7 @@ impl CreatePipeline {
             webhooks: self.webhooks.clone(),
             expect_final_callback: self.expect_final_callback,
             payload_format: self.payload_format,
+            quirks: self.quirks.clone(),
         }
     }
 }

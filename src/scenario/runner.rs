@@ -159,6 +159,9 @@ impl<'a> World<'a> {
         let settings = &scenario.settings;
         let mut config = Config::default().with_auth(false);
         config.client_tls = loaded.client_tls.clone();
+        if let Some(quirks) = &settings.quirks {
+            config = config.with_quirks(quirks);
+        }
         if let Some(format) = settings.payload_format {
             config = config.with_payload_format(format);
         }
@@ -238,6 +241,7 @@ impl<'a> World<'a> {
                     .collect(),
             ),
             payload_format: pipeline.payload_format,
+            quirks: pipeline.quirks.clone(),
         };
         match self.api.create_pipeline(&self.repo, spec).await {
             Ok(_) if expected == 201 => Ok(()),
@@ -370,6 +374,7 @@ impl<'a> World<'a> {
                     pusher: push.pusher.clone(),
                     images: push.images.clone().unwrap_or_default(),
                     media_type: push.media_type.clone(),
+                    extra: None,
                 };
                 self.api
                     .push_with(&self.repo, push)

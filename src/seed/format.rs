@@ -92,6 +92,8 @@ pub(crate) struct PipelineDef {
     #[serde(default)]
     pub(crate) payload_format: Option<Spanned<Value>>,
     #[serde(default)]
+    pub(crate) quirks: Option<Spanned<Value>>,
+    #[serde(default)]
     pub(crate) webhooks: Option<Spanned<Vec<Spanned<WebhookDef>>>>,
 }
 
@@ -102,6 +104,7 @@ impl PipelineDef {
             ("name", &self.name),
             ("expect_final_callback", &self.expect_final_callback),
             ("payload_format", &self.payload_format),
+            ("quirks", &self.quirks),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.as_ref().map(|value| (key, value)))

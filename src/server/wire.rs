@@ -11,6 +11,7 @@ use crate::model::hook_url;
 use crate::model::ids;
 use crate::model::pipeline::Webhook;
 use crate::model::push::DOCKER_MANIFEST_V2;
+use crate::model::quirks::QuirkSpec;
 use crate::model::tag::{Activity, Tag};
 use crate::model::time::Timestamp;
 
@@ -38,6 +39,16 @@ impl PipelineSpec {
                 Ok(format) => Some(format),
                 Err(message) => {
                     fields.errors.add("payload_format", message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let quirks = match fields.string("quirks") {
+            Some(text) => match text.parse() {
+                Ok(quirks) => Some(quirks),
+                Err(message) => {
+                    fields.errors.add("quirks", message);
                     None
                 }
             },
@@ -91,6 +102,7 @@ impl PipelineSpec {
             expect_final_callback,
             webhooks,
             payload_format,
+            quirks,
         })
     }
 }
@@ -116,6 +128,9 @@ pub struct PipelineView {
     /// Payload shape for this pipeline *(ours)*; absent when it uses the server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format: Option<PayloadFormat>,
+    /// Docker Hub's quirks for this pipeline *(ours)*; absent when it uses the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirks: Option<QuirkSpec>,
 }
 
 impl Pipeline {
@@ -138,6 +153,7 @@ impl Pipeline {
             last_updated: self.last_updated,
             creator: self.creator.clone(),
             payload_format: self.payload_format,
+            quirks: self.quirks.clone(),
         }
     }
 }

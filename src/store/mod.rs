@@ -493,6 +493,7 @@ impl Store {
                     url: s.hook_url.clone(),
                     payload: Payload::build(
                         run.payload_format(),
+                        run.quirks(),
                         &repository,
                         run.push(),
                         s.callback_url.clone(),

@@ -47,6 +47,25 @@ impl Store {
         })
     }
 
+    /// Whether a platform manifest of an index pushed to `name` fires a push event of its
+    /// own: for every pipeline with `--push-events per-manifest`, else for the pipelines
+    /// with the `duplicate-per-manifest` quirk ([`crate::model::chain::fan_out`]
+    /// picks them).
+    fn posts_per_manifest(&self, name: &RepoName) -> bool {
+        let config = &self.shared.config;
+        if config.push_events == PushEvents::PerManifest {
+            return true;
+        }
+        self.read(|state| {
+            state.repositories.get(name).is_some_and(|entry| {
+                entry
+                    .pipelines
+                    .iter()
+                    .any(|pipeline| pipeline.quirks_or(config.quirks).duplicate_per_manifest)
+            })
+        })
+    }
+
     /// **The one place where a tag pushed through the registry reaches the rest of hubmock**:
     /// tag `push.tag` of `push.repository` now names manifest `push.digest` (its media type,
     /// size and platform images, who pushed it and when).
@@ -71,7 +90,7 @@ impl Store {
         };
         let mut runs =
             self.record_tag_settling(&push.repository, push.record(pusher), Some(put))?;
-        if self.shared.config.push_events == PushEvents::PerManifest {
+        if self.posts_per_manifest(&push.repository) {
             for request in push.platform_push_requests() {
                 match self.push_event_only(&push.repository, request) {
                     Ok(more) => runs.extend(more),

@@ -12,11 +12,16 @@ use crate::logging;
 use crate::model::callback::Callback;
 use crate::model::chain::{self, Effect, Event, Rejection, RunStart};
 use crate::model::ids;
-use crate::model::push::PushRequest;
+use crate::model::push::{ExtraPost, PushRequest};
 use crate::model::repository::{RepoName, Repository};
 use crate::model::run::{Run, RunStatus};
-use crate::model::tag::{self, TagRecord};
+use crate::model::tag::{self, PushEvents, TagRecord};
 use crate::model::time::Timestamp;
+
+/// The answer to a callback of a run with the `callback-gone` quirk (`404`), in the words of
+/// Docker Hub's documentation since 2026 (docker/docs#23955).
+pub const CALLBACK_GONE: &str = "callback_url is a legacy feature and no longer accepts \
+     callbacks (hubmock's callback-gone quirk).";
 
 /// What to wait for on a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +92,8 @@ impl Store {
         };
         let implicit = self.shared.config.implicit_repositories;
         let default_format = self.shared.config.payload_format;
+        let default_quirks = self.shared.config.quirks;
+        let every_manifest = self.shared.config.push_events == PushEvents::PerManifest;
         let max_pending = self.shared.config.max_pending_runs;
         let history_limit = self.shared.config.history_limit;
         // Made before the lock is taken (used when the push names no image).
@@ -127,6 +134,8 @@ impl Store {
                 repository: name,
                 push: event,
                 default_format,
+                default_quirks,
+                every_manifest,
                 public_url: &self.shared.public_url,
                 now,
             };
@@ -167,6 +176,38 @@ impl Store {
             }
             Ok(runs)
         })
+    }
+
+    /// A push of one image under several tags, as an automated build made them: the push of
+    /// its first tag, then one extra post per further tag ([`ExtraPost::Tag`]: `images:
+    /// null` with the `images-null-extra-posts` quirk), each recorded as a tag and each
+    /// starting its runs. All carry the same images (one made-up id when the push names
+    /// none). A refusal of an extra tag's push (the pending-run limit) ends the push there.
+    pub fn push_tags(
+        &self,
+        name: &RepoName,
+        mut push: PushRequest,
+        extra_tags: &[String],
+    ) -> Result<Vec<Arc<Run>>, Error> {
+        if extra_tags.is_empty() {
+            return self.push(name, push);
+        }
+        for extra in extra_tags {
+            tag::check_tag(extra).map_err(|m| Error::field("extra_tags", m))?;
+        }
+        if push.images.is_empty() {
+            push.images.push(ids::random_hex(32));
+        }
+        let mut runs = self.push(name, push.clone())?;
+        for extra in extra_tags {
+            let post = PushRequest {
+                tag: Some(extra.clone()),
+                extra: Some(ExtraPost::Tag),
+                ..push.clone()
+            };
+            runs.extend(self.push(name, post)?);
+        }
+        Ok(runs)
     }
 
     /// A push event that leaves the tag records as they are: the extra events of an index
@@ -280,6 +321,7 @@ impl Store {
                     Ok((run.clone(), step))
                 }
                 Err(Rejection::UpdateNotAllowed) => Err(Error::UpdateNotAllowed),
+                Err(Rejection::Gone) => Err(Error::not_found(CALLBACK_GONE)),
                 Err(Rejection::Invalid(refusal)) => Err(refusal.into()),
             }
         });
@@ -362,6 +404,20 @@ impl Store {
                 .cloned()
                 .collect()
         })
+    }
+
+    /// Waits until every one of `runs` has finished or `timeout` passes (or the server shuts
+    /// down), then answers them as they are, in the same order. A run forgotten meanwhile
+    /// (a reset) is answered as it was given.
+    pub async fn wait_for_runs(&self, runs: &[Arc<Run>], timeout: Duration) -> Vec<Run> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut answered = Vec::with_capacity(runs.len());
+        for run in runs {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let now = self.wait_for_run(run.id(), WaitFor::Finished, left).await;
+            answered.push(now.unwrap_or_else(|_| Run::clone(run)));
+        }
+        answered
     }
 
     /// Waits until the run reaches `until` or `timeout` passes (or the server shuts down), then

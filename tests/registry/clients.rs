@@ -97,6 +97,7 @@ pub(super) async fn alice_hub(receiver: &MockServer) -> (TestHub, String) {
             hook_url: url.clone(),
         }]),
         payload_format: None,
+        quirks: None,
     };
     hub.hub
         .create_pipeline(&RepoName::parse("alice/app").unwrap(), spec)

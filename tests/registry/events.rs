@@ -30,6 +30,7 @@ async fn pipeline(
             hook_url: url.clone(),
         }]),
         payload_format: format,
+        quirks: None,
     };
     // Through the library: the Hub API would need the owner's login.
     hub.hub
@@ -126,6 +127,7 @@ async fn a_registry_push_runs_exactly_as_a_control_api_push() {
         pusher: None,
         images: vec![digest.clone()],
         media_type: Some("application/vnd.oci.image.manifest.v1+json".to_owned()),
+        extra: None,
     };
     let repo = RepoName::parse("acme/app").unwrap();
     hub.api.push_with(&repo, push).await.unwrap();

@@ -24,8 +24,11 @@ fn start(hooks: usize, expect_final_callback: bool) -> (Run, Vec<Effect>) {
                 images: vec![],
                 media_type: None,
                 pushed_at: Timestamp::now(),
+                extra: None,
             },
             default_format: PayloadFormat::Legacy,
+            default_quirks: Default::default(),
+            every_manifest: false,
             public_url: "http://hub",
             now: Timestamp::now(),
         },
@@ -334,6 +337,7 @@ fn a_push_that_names_nothing_gets_the_defaults() {
         pusher: Some("ci".into()),
         images: vec!["sha256:abc".into()],
         media_type: None,
+        extra: None,
     };
     let event = push_event(named, &repo, Timestamp::now(), made_up_id);
     assert_eq!((event.tag.as_str(), event.pusher.as_str()), ("v1", "ci"));
@@ -352,6 +356,8 @@ fn a_push_starts_one_run_per_pipeline_in_order() {
             made_up_id,
         ),
         default_format: PayloadFormat::Legacy,
+        default_quirks: Default::default(),
+        every_manifest: false,
         public_url: "http://hub",
         now: Timestamp::now(),
     };

@@ -30,6 +30,14 @@ struct Runs {
     runs: Vec<std::sync::Arc<crate::model::run::Run>>,
 }
 
+/// How long a long-poll waits: `timeout_ms`, else [`DEFAULT_WAIT`]; at most [`MAX_WAIT`].
+fn wait_timeout(req: &Req) -> Result<Duration, Error> {
+    Ok(req
+        .number_param("timeout_ms")?
+        .map_or(DEFAULT_WAIT, Duration::from_millis)
+        .min(MAX_WAIT))
+}
+
 /// `GET /_hubmock/health`
 pub fn health() -> HttpResponse {
     ok(&json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
@@ -52,8 +60,37 @@ pub fn repositories(store: &Store, req: &Req) -> Result<HttpResponse, Error> {
     Ok(ok(&json!({ "repositories": store.repositories() })))
 }
 
-/// `POST /_hubmock/repositories/{ns}/{repo}/push`
-pub fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, Error> {
+/// `POST /_hubmock/repositories/{ns}/{repo}/push?wait=finished&timeout_ms=N`: without
+/// `wait`, `202` at once with the runs started; with it, `200` once every run of the push has
+/// finished (or the time is up: `"finished": false`, the runs as they are).
+pub async fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, Error> {
+    // The query is checked before anything is pushed.
+    let timeout = match req.param("wait") {
+        None => None,
+        Some("finished") => Some(wait_timeout(req)?),
+        Some(other) => {
+            return Err(Error::field(
+                "wait",
+                format!("Unknown wait condition '{other}'; a push can wait only for 'finished'."),
+            ))
+        }
+    };
+    let runs = start_push(store, req, name)?;
+    let Some(timeout) = timeout else {
+        return Ok(json_response(StatusCode::ACCEPTED, &Runs { runs }));
+    };
+    let runs = store.wait_for_runs(&runs, timeout).await;
+    let finished = runs.iter().all(|run| !run.is_pending());
+    Ok(ok(&json!({ "runs": runs, "finished": finished })))
+}
+
+/// The push a control-API body asks for (the page's "push now" sends the same body): the
+/// runs it started.
+pub fn start_push(
+    store: &Store,
+    req: &Req,
+    name: &RepoName,
+) -> Result<Vec<std::sync::Arc<crate::model::run::Run>>, Error> {
     let body = req.json(true)?;
     let mut fields = Fields::new(expect_object(&body)?);
     let tag = fields.string("tag");
@@ -65,10 +102,16 @@ pub fn push(store: &Store, req: &Req, name: &RepoName) -> Result<HttpResponse, E
         pusher: fields.string("pusher"),
         images: fields.string_list("images").unwrap_or_default(),
         media_type: fields.string("media_type"),
+        extra: None,
     };
+    let extra_tags = fields.string_list("extra_tags").unwrap_or_default();
+    for extra in &extra_tags {
+        if let Err(message) = check_tag(extra) {
+            fields.errors.add("extra_tags", message);
+        }
+    }
     fields.errors.or_ok(())?;
-    let runs = store.push(name, push)?;
-    Ok(json_response(StatusCode::ACCEPTED, &Runs { runs }))
+    store.push_tags(name, push, &extra_tags)
 }
 
 /// `GET /_hubmock/runs?repository=ns/repo&pipeline=slug&status=s`
@@ -113,11 +156,9 @@ pub async fn run(store: &Store, req: &Req, id: &str) -> Result<HttpResponse, Err
             ))
         }
     };
-    let timeout = req
-        .number_param("timeout_ms")?
-        .map_or(DEFAULT_WAIT, Duration::from_millis)
-        .min(MAX_WAIT);
-    Ok(ok(&store.wait_for_run(id, until, timeout).await?))
+    Ok(ok(&store
+        .wait_for_run(id, until, wait_timeout(req)?)
+        .await?))
 }
 
 /// `GET /_hubmock/deliveries?run=ID&url=U&min=N&timeout_ms=T`: with `min`, long-polls until
@@ -130,12 +171,8 @@ pub async fn deliveries(store: &Store, req: &Req) -> Result<HttpResponse, Error>
     let deliveries = match req.number_param("min")? {
         None => store.deliveries_matching(&filter),
         Some(min) => {
-            let timeout = req
-                .number_param("timeout_ms")?
-                .map_or(DEFAULT_WAIT, Duration::from_millis)
-                .min(MAX_WAIT);
             store
-                .wait_for_deliveries(&filter, min as usize, timeout)
+                .wait_for_deliveries(&filter, min as usize, wait_timeout(req)?)
                 .await
         }
     };

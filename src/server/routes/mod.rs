@@ -263,7 +263,7 @@ async fn dispatch(
         Route::Health => control::health(),
         Route::OpenApi => control::openapi(),
         Route::Repositories => control::repositories(store, req)?,
-        Route::Push(ns, name) => control::push(store, req, &repo(ns, name)?)?,
+        Route::Push(ns, name) => control::push(store, req, &repo(ns, name)?).await?,
         Route::Runs => control::runs(store, req)?,
         Route::Run(id) => control::run(store, req, id).await?,
         Route::Deliveries => control::deliveries(store, req).await?,

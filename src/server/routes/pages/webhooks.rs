@@ -155,7 +155,7 @@ fn push(
         body: Bytes::from(body.to_string()),
         stream: None,
     };
-    match control::push(store, &request, name) {
+    match control::start_push(store, &request, name) {
         Ok(_) => Ok(true),
         Err(Error::Invalid(errors)) => {
             forms.push_errors = Errors::of(&errors);

@@ -119,6 +119,9 @@ async fn put(
         )
         .await?;
     if let Some(tag) = tag {
+        if let Some(delay) = store.config().quirks.tag_visible_after {
+            registry.hide_tag(name.repo(), tag, delay);
+        }
         let push = tag_push(store, name, tag, &digest, &manifest, platform, pusher);
         // The put is visible first, so a receiver that pulls the tag as soon as the webhook
         // arrives finds it.
