@@ -358,7 +358,21 @@ impl ApiClient {
         repository: &RepoName,
         push: PushRequest,
     ) -> Result<Vec<Run>, ApiError> {
-        let body = push_json(&push);
+        self.push_tags(repository, &push, &[]).await
+    }
+
+    /// Pushes one image under several tags, as an automated build does: the push, then one
+    /// more post per extra tag (`"extra_tags"`); answers every run started.
+    pub async fn push_tags(
+        &self,
+        repository: &RepoName,
+        push: &PushRequest,
+        extra_tags: &[String],
+    ) -> Result<Vec<Run>, ApiError> {
+        let mut body = push_json(push);
+        if !extra_tags.is_empty() {
+            body["extra_tags"] = json!(extra_tags);
+        }
         let path = format!("/_hubmock/repositories/{repository}/push");
         let answer: Runs = self
             .call_json(Method::POST, &path, Some(&body), 202)

@@ -42,6 +42,9 @@ pub struct Config {
     /// Docker Hub's quirks for pipelines that name none (`--quirks`); `tag_visible_after`
     /// is the registry's, server-wide. See [`Config::with_quirks`].
     pub quirks: Quirks,
+    /// A delivery fault plan (`--fault-plan`): duplicates, reordering, retries, delays and
+    /// forged posts, chosen by its seed. See [`Config::with_fault_plan`].
+    pub fault_plan: Option<std::sync::Arc<crate::faults::FaultPlan>>,
     /// How long a delivery may take before it fails the step.
     pub delivery_timeout: Duration,
     /// How long a step may await its callback (R9); `None`: forever, as the real Hub.
@@ -116,6 +119,7 @@ impl Default for Config {
             auth: true,
             payload_format: PayloadFormat::Legacy,
             quirks: Quirks::default(),
+            fault_plan: None,
             delivery_timeout: Duration::from_secs(10),
             callback_timeout: None,
             implicit_repositories: true,
@@ -171,6 +175,13 @@ impl Config {
         if let Some(format) = spec.format() {
             self.payload_format = format;
         }
+        self
+    }
+
+    /// Sets the delivery fault plan: every delivery is tried against its rules (see
+    /// [`crate::faults`]).
+    pub fn with_fault_plan(mut self, plan: crate::faults::FaultPlan) -> Self {
+        self.fault_plan = Some(std::sync::Arc::new(plan));
         self
     }
 

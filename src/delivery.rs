@@ -16,8 +16,10 @@ use tokio_util::task::TaskTracker;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 
 use crate::client::HttpClient;
+use crate::faults::{FaultKind, FaultNote, Hits};
 use crate::logging;
 use crate::model::hook_url;
+use crate::model::repository::RepoName;
 use crate::model::run::DeliveryResult;
 use crate::model::time::Timestamp;
 use crate::store::{DeliveryRecord, Dispatch, Store, Work};
@@ -56,6 +58,12 @@ pub async fn run(
     let mut timers = Timers::default();
     let alarm = tokio::time::sleep_until(Instant::now());
     tokio::pin!(alarm);
+    // Deliveries a fault plan holds back for a newer push to overtake (`out-of-order`), one
+    // per step of a pipeline, with the time each is let go regardless.
+    let plan = store.config().fault_plan.clone();
+    let mut held: HashMap<(u64, usize), Held> = HashMap::new();
+    let release = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(release);
     // The state may already hold steps awaiting their callback (loaded after a restart).
     store.resume();
     loop {
@@ -65,9 +73,27 @@ pub async fn run(
                 alarm.as_mut().reset(at);
             }
         }
+        let next_release = held.values().map(|h| h.until).min();
+        if let Some(at) = next_release {
+            if release.deadline() != at {
+                release.as_mut().reset(at);
+            }
+        }
         let work = tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
+            _ = &mut release, if next_release.is_some() => {
+                // Nothing overtook them in time: they go now, late.
+                let now = Instant::now();
+                let due: Vec<(u64, usize)> =
+                    held.iter().filter(|(_, h)| h.until <= now).map(|(k, _)| *k).collect();
+                for key in due {
+                    let held = held.remove(&key).expect("listed");
+                    let sender = sender(&store, &client, &mut per_host, &held.delivery.dispatch);
+                    tracker.spawn(sender.send(held.delivery, None));
+                }
+                continue;
+            }
             _ = &mut alarm, if next.is_some() => {
                 for (run_id, step, hook_id) in timers.expired(Instant::now()) {
                     store.callback_timed_out(run_id, step, &hook_id);
@@ -112,66 +138,231 @@ pub async fn run(
             Work::Forget => {
                 timers = Timers::default();
                 store.set_armed_timers(0);
+                // Their runs are gone.
+                held.clear();
                 continue;
             }
         };
-        let host = host_of(&dispatch.url);
-        let limit = per_host
-            .entry(host)
-            .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_HOST)))
-            .clone();
-        if per_host.len() > 1024 {
-            // Forget the hosts nothing is being delivered to.
-            per_host.retain(|_, slots| Arc::strong_count(slots) > 1);
+        let hits = plan.as_ref().map_or_else(Hits::default, |plan| {
+            plan.hits(
+                &dispatch.repository,
+                &dispatch.pipeline.0,
+                dispatch.run_id,
+                dispatch.step,
+            )
+        });
+        let key = (dispatch.pipeline.1, dispatch.step);
+        let mut delivery = Planned {
+            dispatch,
+            hits,
+            overtaken_by: None,
+            held: false,
+            queued: Instant::now(),
+        };
+        // A held delivery of this step goes right after this one has been answered.
+        if let Some(mut held) = held.remove(&key) {
+            held.delivery.overtaken_by = Some(delivery.dispatch.run_id);
+            let (answered, after) = tokio::sync::oneshot::channel();
+            let first = sender(&store, &client, &mut per_host, &delivery.dispatch);
+            tracker.spawn(first.send(delivery, Some(answered)));
+            let second = sender(&store, &client, &mut per_host, &held.delivery.dispatch);
+            tracker.spawn(async move {
+                // Sent or dropped, the newer one has gone first.
+                let _ = after.await;
+                second.send(held.delivery, None).await;
+            });
+            continue;
         }
-        let (store, client) = (store.clone(), client.clone());
-        tracker.spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
-            let _permit = limit.acquire_owned().await;
-            // R4, R9: the chain arms the step's callback timer from the moment it is sent.
-            if !store.sending(&dispatch) {
-                tracing::debug!(
-                    target: logging::DELIVERY,
-                    run = dispatch.run_id,
-                    step = dispatch.step,
-                    "delivery dropped: its run is over, reset or replaced"
-                );
-                return;
-            }
-            // Its "sending" record is on disk first (with --data-dir): after a crash the
-            // delivery is known to have been in flight, and is never sent twice.
-            if store.durable().await.is_err() {
-                return;
-            }
+        if let Some(within) = delivery.hits.out_of_order.take() {
+            delivery.held = true;
+            let until = Instant::now() + within;
+            held.insert(key, Held { delivery, until });
+            continue;
+        }
+        let sender = sender(&store, &client, &mut per_host, &delivery.dispatch);
+        tracker.spawn(sender.send(delivery, None));
+    }
+}
+
+/// A delivery with the faults its plan chose for it.
+struct Planned {
+    dispatch: Dispatch,
+    hits: Hits,
+    /// Out of order: the run whose delivery went first.
+    overtaken_by: Option<u64>,
+    /// Whether it was held back for a newer push (`out-of-order`).
+    held: bool,
+    /// When the engine took it (a held one's wait counts from here).
+    queued: Instant,
+}
+
+/// A delivery held back for a newer push to overtake it, until `until` at the latest.
+struct Held {
+    delivery: Planned,
+    until: Instant,
+}
+
+/// What a delivery task needs: the store, the client, its host's slots.
+struct Sender {
+    store: Store,
+    client: Arc<tokio::sync::OnceCell<HttpClient>>,
+    limit: Arc<Semaphore>,
+}
+
+/// The sender of a delivery to `dispatch.url`: at most [`MAX_IN_FLIGHT_PER_HOST`] in flight to
+/// its host.
+fn sender(
+    store: &Store,
+    client: &Arc<tokio::sync::OnceCell<HttpClient>>,
+    per_host: &mut HashMap<String, Arc<Semaphore>>,
+    dispatch: &Dispatch,
+) -> Sender {
+    let host = host_of(&dispatch.url);
+    let limit = per_host
+        .entry(host)
+        .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_HOST)))
+        .clone();
+    if per_host.len() > 1024 {
+        // Forget the hosts nothing is being delivered to.
+        per_host.retain(|_, slots| Arc::strong_count(slots) > 1);
+    }
+    Sender {
+        store: store.clone(),
+        client: client.clone(),
+        limit,
+    }
+}
+
+impl Sender {
+    /// Makes one delivery (after its fault plan's delay), records it, tells `answered` (a
+    /// delivery held back for it goes next), then makes the extra posts its plan chose.
+    async fn send(self, delivery: Planned, answered: Option<tokio::sync::oneshot::Sender<()>>) {
+        let Planned {
+            dispatch,
+            hits,
+            overtaken_by,
+            held,
+            queued,
+        } = delivery;
+        let store = self.store;
+        if let Some(delay) = hits.delay {
+            tokio::time::sleep(delay).await;
+        }
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.limit.clone().acquire_owned().await;
+        // R4, R9: the chain arms the step's callback timer from the moment it is sent.
+        if !store.sending(&dispatch) {
             tracing::debug!(
                 target: logging::DELIVERY,
                 run = dispatch.run_id,
                 step = dispatch.step,
-                url = %hook_url::redact(&dispatch.url),
-                "sending delivery"
+                "delivery dropped: its run is over, reset or replaced"
             );
-            let marker = store.delivery_marker(&dispatch);
-            let timeout = store.config().delivery_timeout;
-            let client = client
-                .get_or_init(|| async {
-                    let tls = store.config().client_tls.clone();
-                    let made = tokio::task::spawn_blocking(move || HttpClient::with_tls(&tls))
-                        .await
-                        .expect("making the client does not panic");
-                    made.unwrap_or_else(|err| {
-                        tracing::error!(
-                            target: logging::DELIVERY,
-                            "{err}; https deliveries trust the platform's CAs only"
-                        );
-                        HttpClient::new()
-                    })
+            return;
+        }
+        // Its "sending" record is on disk first (with --data-dir): after a crash the
+        // delivery is known to have been in flight, and is never sent twice.
+        if store.durable().await.is_err() {
+            return;
+        }
+        tracing::debug!(
+            target: logging::DELIVERY,
+            run = dispatch.run_id,
+            step = dispatch.step,
+            url = %hook_url::redact(&dispatch.url),
+            "sending delivery"
+        );
+        let marker = store.delivery_marker(&dispatch);
+        let timeout = store.config().delivery_timeout;
+        let client = self
+            .client
+            .get_or_init(|| async {
+                let tls = store.config().client_tls.clone();
+                let made = tokio::task::spawn_blocking(move || HttpClient::with_tls(&tls))
+                    .await
+                    .expect("making the client does not panic");
+                made.unwrap_or_else(|err| {
+                    tracing::error!(
+                        target: logging::DELIVERY,
+                        "{err}; https deliveries trust the platform's CAs only"
+                    );
+                    HttpClient::new()
                 })
-                .await;
-            let record = deliver(client, &dispatch, &marker, timeout).await;
+            })
+            .await;
+        let mut record = deliver(client, &dispatch, &marker, timeout).await;
+        let held_ms = Some(queued.elapsed().as_millis() as u64);
+        if held {
+            // Held back for a newer push (which went first, if one came in time).
+            record.fault = Some(FaultNote {
+                kind: FaultKind::OutOfOrder,
+                of: None,
+                held_ms,
+                overtaken_by,
+            });
+        } else if hits.delay.is_some() {
+            record.fault = Some(FaultNote {
+                kind: FaultKind::Delay,
+                of: None,
+                held_ms,
+                overtaken_by: None,
+            });
+        }
+        log_delivery(&record);
+        let id = store.delivered(&dispatch, record);
+        if let Some(answered) = answered {
+            let _ = answered.send(());
+        }
+        let Some(id) = id else { return };
+        let extra = |kind| FaultNote {
+            kind,
+            of: Some(id),
+            held_ms: None,
+            overtaken_by: None,
+        };
+        if hits.duplicate {
+            let mut record = deliver(client, &dispatch, &marker, timeout).await;
+            record.fault = Some(extra(FaultKind::Duplicate));
             log_delivery(&record);
-            store.delivered(&dispatch, record);
-        });
+            store.log_extra(&dispatch, record);
+        }
+        if let Some(claims) = &hits.forged {
+            let forged = forge(&dispatch, claims.as_deref(), store.public_url());
+            let mut record = deliver(client, &forged, &marker, timeout).await;
+            record.fault = Some(extra(FaultKind::Forged));
+            log_delivery(&record);
+            store.log_extra(&dispatch, record);
+        }
+        if let Some(after) = hits.retry_after {
+            // The slot is not kept while waiting.
+            drop(permit);
+            tokio::time::sleep(after).await;
+            let _permit = self.limit.acquire_owned().await;
+            let mut record = deliver(client, &dispatch, &marker, timeout).await;
+            record.fault = Some(extra(FaultKind::RetryAfterAnswer));
+            log_delivery(&record);
+            store.log_extra(&dispatch, record);
+        }
     }
+}
+
+/// The forged post of a delivery: its payload for repository `claims` (default
+/// `forged/<name>`), with a callback URL no step has.
+fn forge(dispatch: &Dispatch, claims: Option<&str>, public_url: &str) -> Dispatch {
+    let mut forged = dispatch.clone();
+    let repository = &mut forged.payload.repository;
+    let claimed = claims
+        .and_then(|c| RepoName::parse(c).ok())
+        .or_else(|| RepoName::new("forged", &repository.name).ok())
+        .unwrap_or_else(|| RepoName::new("forged", "app").expect("a valid name"));
+    repository.namespace = claimed.namespace.clone();
+    repository.name = claimed.name.clone();
+    repository.owner = claimed.namespace.clone();
+    repository.repo_name = claimed.repo_name();
+    repository.repo_url = format!("{public_url}{}", claimed.hub_path());
+    forged.payload.callback_url =
+        crate::model::chain::callback_url(public_url, &claimed, &crate::model::ids::new_hook_id());
+    forged
 }
 
 /// One line per delivery made. Its URL is the log record's, with any password as `***`;

@@ -65,6 +65,7 @@ pub mod client;
 pub mod config;
 mod delivery;
 pub mod error;
+pub mod faults;
 pub mod fuzz_receiver;
 // Only the fuzz crate and the corpus replay (tests/fuzz_replay.rs, through the self
 // dev-dependency in Cargo.toml) need the target bodies; a user of the library never does.

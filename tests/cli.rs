@@ -758,3 +758,64 @@ fn fuzz_receiver_refuses_a_timeout_of_0s() {
         "invalid value '0s' for '--timeout <TIMEOUT>': must be longer than zero",
     );
 }
+
+#[test]
+fn serve_refuses_a_bad_fault_plan_or_quirk_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "seed: 1\nfaults:\n  - {kind: duplicate, probabilty: 0.5}\n",
+    )
+    .unwrap();
+    let plan = plan.to_str().unwrap();
+    assert_refused(
+        &["serve", "--port", "0", "--fault-plan", plan],
+        "probabilty",
+    );
+    assert_refused(
+        &["serve", "--port", "0", "--quirks", "hub-2020,hub-2026"],
+        "names two profiles",
+    );
+}
+
+#[tokio::test]
+async fn serve_with_a_fault_plan_duplicates_as_the_plan_says() {
+    let receiver = crate::util::answering(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(&plan, "seed: 7\nfaults: [{kind: duplicate}]\n").unwrap();
+    let serve = Serve::start(&["--no-auth", "--fault-plan", plan.to_str().unwrap()]);
+    let http = Http::new(&serve.url);
+    http.post(
+        "/_hubmock/repositories",
+        serde_json::json!({"namespace": "acme", "name": "app"}),
+    )
+    .await
+    .expect(201);
+    http.post(
+        "/v2/repositories/acme/app/webhook_pipeline/",
+        serde_json::json!({"name": "p", "expect_final_callback": false,
+                           "webhooks": [{"name": "a", "hook_url": receiver.uri()}]}),
+    )
+    .await
+    .expect(201);
+    http.post(
+        "/_hubmock/repositories/acme/app/push",
+        serde_json::json!({}),
+    )
+    .await
+    .expect(202);
+    let log = http
+        .get("/_hubmock/deliveries?min=2&timeout_ms=10000")
+        .await
+        .expect(200);
+    assert_eq!(
+        log["deliveries"][1]["fault"]["kind"], "duplicate",
+        "{log:#}"
+    );
+    assert_eq!(
+        log["deliveries"][1]["fault"]["of"],
+        log["deliveries"][0]["id"]
+    );
+}

@@ -10,6 +10,7 @@ mod control;
 mod control_token;
 mod double;
 mod errors;
+mod faults;
 mod fuzz_receiver;
 mod fuzz_replay;
 mod hostile;

@@ -224,6 +224,11 @@ struct ServeArgs {
     /// A profile sets the payload format unless --payload-format is given.
     #[arg(long, value_name = "PROFILE,QUIRK,...")]
     quirks: Option<QuirkSpec>,
+    /// A delivery fault plan (YAML: `seed` and `faults`): duplicates, out-of-order
+    /// deliveries, retries after an answer, delays and forged posts, the same for the same
+    /// seed. Checked at start; a bad file exits 2 naming the line.
+    #[arg(long, value_name = "FILE")]
+    fault_plan: Option<PathBuf>,
     /// How long a delivery may take before its step fails, e.g. 10s or 500ms.
     #[arg(long, default_value = "10s", value_parser = longer_than_zero)]
     delivery_timeout: Duration,
@@ -578,16 +583,10 @@ fn push(args: PushArgs) -> Result<ExitCode, String> {
                 .await
                 .map_err(|err| err.to_string())?;
             wait.finish(&api, runs, deadline).await?
-        } else if args.extra_tags.is_empty() {
-            api.push_with(&name, request)
-                .await
-                .map_err(|err| err.to_string())?
         } else {
-            // Only the waiting call takes extra tags; a zero wait answers at once.
-            api.push_and_wait(&name, &request, &args.extra_tags, Duration::ZERO)
+            api.push_tags(&name, &request, &args.extra_tags)
                 .await
                 .map_err(|err| err.to_string())?
-                .0
         };
         Ok(wait.report(runs))
     })
@@ -836,6 +835,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     if let Some(format) = args.payload_format {
         config = config.with_payload_format(format);
+    }
+    if let Some(path) = &args.fault_plan {
+        let plan = hubmock::faults::FaultPlan::from_file(path).map_err(|err| err.to_string())?;
+        config = config.with_fault_plan(plan);
     }
     let mut config = config
         .with_delivery_timeout(args.delivery_timeout)

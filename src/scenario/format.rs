@@ -30,8 +30,22 @@ pub struct Scenario {
     /// Receivers by name: scripted ones hubmock starts, or external URLs.
     #[serde(default)]
     pub receivers: BTreeMap<String, Spanned<ReceiverDef>>,
+    /// The delivery fault plan's rules (duplicates, reordering, retries, delays, forged
+    /// posts); its seed is `settings.fault_seed`.
+    #[serde(default)]
+    pub faults: Vec<crate::faults::FaultRule>,
     /// What happens, in order.
     pub steps: Vec<Spanned<Step>>,
+}
+
+impl Scenario {
+    /// Its fault plan: `faults` with `settings.fault_seed`.
+    pub fn fault_plan(&self) -> crate::faults::FaultPlan {
+        crate::faults::FaultPlan {
+            seed: self.settings.fault_seed,
+            faults: self.faults.clone(),
+        }
+    }
 }
 
 /// Emulator options a scenario may set.
@@ -46,6 +60,9 @@ pub struct Settings {
     /// `payload_format` names one.
     #[serde(default)]
     pub quirks: Option<crate::model::quirks::QuirkSpec>,
+    /// The seed of the fault plan (`faults`): the same seed makes the same faults.
+    #[serde(default)]
+    pub fault_seed: u64,
     /// How long a delivery may take (default 10s).
     #[serde(default)]
     pub delivery_timeout: Option<Wait>,
@@ -259,6 +276,9 @@ pub struct PushStep {
     /// Manifest media type.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// More tags of the same image (an automated build): one more post each.
+    #[serde(default)]
+    pub extra_tags: Vec<String>,
 }
 
 /// `push_image:`
@@ -302,6 +322,10 @@ pub struct ExpectDelivery {
     /// JSON types by dotted path: `push_data.pushed_at: float`.
     #[serde(default)]
     pub types: BTreeMap<String, JsonType>,
+    /// Match the first delivery not matched yet that fits, in whatever order the deliveries
+    /// came (the posts of one push go out concurrently), instead of the next one.
+    #[serde(default)]
+    pub any_order: bool,
 }
 
 /// A JSON type an `expect_delivery` can require at a path.

@@ -129,6 +129,9 @@ fn check(scenario: &Scenario, text: &str, file: &str) -> Result<(), ScenarioErro
             format!("repository `{}`: {reason}", scenario.repository),
         ));
     }
+    if let Err(message) = scenario.fault_plan().check() {
+        return Err(at(key_line(text, "faults"), message));
+    }
     for (name, receiver) in &scenario.receivers {
         let line = Some(receiver.referenced.line() as u32);
         let def = &receiver.value;
@@ -349,6 +352,23 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.line, Some(4));
         assert!(err.message.contains("did you mean `push`?"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_fault_plan_or_quirk_is_caught_before_running() {
+        let text = "name: x\nrepository: acme/app\nfaults:\n  - {kind: delay, probability: 3}\nsteps: []\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("between 0 and 1"), "{err}");
+        let text = "name: x\nrepository: acme/app\nfaults:\n  - {kind: dupe}\nsteps: []\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert!(err.message.contains("dupe"), "{err}");
+        let text = "name: x\nrepository: acme/app\nsettings: {quirks: hub-1999}\nsteps: []\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert!(
+            err.message.contains("unknown quirk or profile 'hub-1999'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -94,8 +94,9 @@ struct World<'a> {
     api: ApiClient,
     repo: RepoName,
     receivers: BTreeMap<String, Endpoint>,
-    /// Deliveries already matched by `expect_delivery`, per receiver.
-    matched: BTreeMap<String, usize>,
+    /// Deliveries already matched by `expect_delivery`, per receiver: their places in the
+    /// receiver's deliveries, counting from 0.
+    matched: BTreeMap<String, std::collections::BTreeSet<usize>>,
     /// What `push_image` steps pushed, for `${digest}` in payloads.
     pushed: PushedDigests,
     expect_timeout: Duration,
@@ -161,6 +162,9 @@ impl<'a> World<'a> {
         config.client_tls = loaded.client_tls.clone();
         if let Some(quirks) = &settings.quirks {
             config = config.with_quirks(quirks);
+        }
+        if !scenario.faults.is_empty() {
+            config = config.with_fault_plan(scenario.fault_plan());
         }
         if let Some(format) = settings.payload_format {
             config = config.with_payload_format(format);
@@ -368,16 +372,16 @@ impl<'a> World<'a> {
 
     async fn step(&mut self, step: &Step) -> Result<(), String> {
         match step {
-            Step::Push(push) => {
+            Step::Push(step) => {
                 let push = PushRequest {
-                    tag: push.tag.clone(),
-                    pusher: push.pusher.clone(),
-                    images: push.images.clone().unwrap_or_default(),
-                    media_type: push.media_type.clone(),
+                    tag: step.tag.clone(),
+                    pusher: step.pusher.clone(),
+                    images: step.images.clone().unwrap_or_default(),
+                    media_type: step.media_type.clone(),
                     extra: None,
                 };
                 self.api
-                    .push_with(&self.repo, push)
+                    .push_tags(&self.repo, &push, &step.extra_tags)
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(())
@@ -402,44 +406,64 @@ impl<'a> World<'a> {
                 Ok(())
             }
             Step::ExpectDelivery(expect) => {
-                let number = self.matched.get(&expect.receiver).copied().unwrap_or(0) + 1;
-                let deliveries = self
-                    .api
-                    .wait_for_deliveries(
-                        &self.deliveries_to(&expect.receiver),
-                        number,
-                        self.expect_timeout,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let Some(delivery) = deliveries.get(number - 1) else {
-                    return Err(format!(
-                        "receiver `{}` got {} deliveries within {}; expected delivery number {number}",
-                        expect.receiver,
-                        deliveries.len(),
-                        humantime::format_duration(self.expect_timeout)
-                    ));
-                };
-                self.matched.insert(expect.receiver.clone(), number);
-                let payload = &request_body(delivery.request_body.get());
-                let mut problems = Vec::new();
-                if let Some(expected) = &expect.payload {
-                    let expected = self.pushed.fill(expected)?;
-                    problems.extend(subset_diff(&expected, payload));
-                }
-                for (path, want) in &expect.types {
-                    if let Err(problem) = type_check(payload, path, *want) {
-                        problems.push(problem);
+                let matched = self.matched.entry(expect.receiver.clone()).or_default();
+                // In order: the first delivery not matched yet. In any order: the first not
+                // matched yet that matches, waiting for more until one does.
+                let first_free = (0..).find(|i| !matched.contains(i)).expect("a free place");
+                let problems_of = |payload: &Value| -> Result<Vec<String>, String> {
+                    let mut problems = Vec::new();
+                    if let Some(expected) = &expect.payload {
+                        let expected = self.pushed.fill(expected)?;
+                        problems.extend(subset_diff(&expected, payload));
                     }
-                }
-                if problems.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "delivery {number} to receiver `{}` differs:\n  {}\npayload was: {payload}",
-                        expect.receiver,
-                        problems.join("\n  ")
-                    ))
+                    for (path, want) in &expect.types {
+                        if let Err(problem) = type_check(payload, path, *want) {
+                            problems.push(problem);
+                        }
+                    }
+                    Ok(problems)
+                };
+                let mut wanted = first_free + 1;
+                let deadline = tokio::time::Instant::now() + self.expect_timeout;
+                loop {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let deliveries = self
+                        .api
+                        .wait_for_deliveries(&self.deliveries_to(&expect.receiver), wanted, left)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if deliveries.len() < wanted {
+                        return Err(format!(
+                            "receiver `{}` got {} deliveries within {}; expected delivery number {wanted}{}",
+                            expect.receiver,
+                            deliveries.len(),
+                            humantime::format_duration(self.expect_timeout),
+                            if expect.any_order { " (none of the others matched)" } else { "" }
+                        ));
+                    }
+                    let index = wanted - 1;
+                    let payload = &request_body(deliveries[index].request_body.get());
+                    let problems = problems_of(payload)?;
+                    if problems.is_empty() {
+                        self.matched
+                            .entry(expect.receiver.clone())
+                            .or_default()
+                            .insert(index);
+                        return Ok(());
+                    }
+                    if !expect.any_order {
+                        return Err(format!(
+                            "delivery {wanted} to receiver `{}` differs:\n  {}\npayload was: {payload}",
+                            expect.receiver,
+                            problems.join("\n  ")
+                        ));
+                    }
+                    // Any order: try the next delivery not matched yet.
+                    let matched = &self.matched[&expect.receiver];
+                    wanted = (wanted..)
+                        .find(|i| !matched.contains(i))
+                        .expect("a free place")
+                        + 1;
                 }
             }
             Step::ExpectNoDelivery(expect) => {
@@ -449,8 +473,11 @@ impl<'a> World<'a> {
                     .deliveries(&self.deliveries_to(&expect.receiver))
                     .await
                     .map_err(|e| e.to_string())?;
-                let expected = self.matched.get(&expect.receiver).copied().unwrap_or(0);
-                match deliveries.get(expected) {
+                let matched = self.matched.get(&expect.receiver);
+                let unmatched = (0..deliveries.len())
+                    .find(|i| !matched.is_some_and(|m| m.contains(i)))
+                    .map(|i| &deliveries[i]);
+                match unmatched {
                     None => Ok(()),
                     Some(extra) => Err(format!(
                         "receiver `{}` got a delivery it should not have (run {}, step {}): {}",

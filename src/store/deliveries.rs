@@ -21,6 +21,10 @@ pub struct Dispatch {
     pub step: usize,
     /// The step's hook id: names the step even after a reset or an import reused its run id.
     pub hook_id: String,
+    /// The run's repository, `namespace/name` (what fault plans filter on).
+    pub repository: String,
+    /// The run's pipeline: its slug and internal id.
+    pub pipeline: (String, u64),
     /// Where to POST.
     pub url: String,
     /// What to POST.
@@ -47,6 +51,7 @@ impl Dispatch {
             request_headers,
             request_body,
             result,
+            fault: None,
         }
     }
 }
@@ -71,6 +76,10 @@ pub struct DeliveryRecord {
     /// How it went.
     #[serde(flatten)]
     pub result: DeliveryResult,
+    /// Set when a fault plan made or changed this delivery: which fault, and which delivery
+    /// it repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::faults::FaultNote>,
 }
 
 /// Which outbound requests to list.
@@ -97,6 +106,7 @@ pub(crate) fn log(
     limit: usize,
 ) -> Option<DeliveryRecord> {
     if limit == 0 {
+        state.ids.delivery += 1;
         return None;
     }
     let mut dropped = None;
@@ -110,6 +120,26 @@ pub(crate) fn log(
 }
 
 impl Store {
+    /// Records a post a fault plan added to a delivery (a duplicate, a retry, a forged post):
+    /// logged with its run and step, changing nothing else. Answers its log id, `None` when
+    /// its run is gone (a reset, an import).
+    pub fn log_extra(&self, dispatch: &Dispatch, record: DeliveryRecord) -> Option<u64> {
+        let limit = self.shared.config.delivery_log_limit;
+        let mut dropped = None;
+        let id = self
+            .commit(|state, changes| {
+                if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
+                    return Ok(None);
+                }
+                dropped = log(state, record, limit);
+                changes.logged = true;
+                Ok(Some(state.ids.delivery))
+            })
+            .unwrap_or(None);
+        drop(dropped);
+        id
+    }
+
     /// Outbound requests, oldest first, optionally for one run only.
     pub fn deliveries(&self, run_id: Option<u64>) -> Vec<DeliveryRecord> {
         self.deliveries_matching(&DeliveryFilter {

@@ -490,6 +490,8 @@ impl Store {
                     run_id,
                     step,
                     hook_id: s.hook_id.clone(),
+                    repository: run.repository().to_string(),
+                    pipeline: (run.pipeline().to_owned(), run.pipeline_id()),
                     url: s.hook_url.clone(),
                     payload: Payload::build(
                         run.payload_format(),

@@ -258,18 +258,21 @@ impl Store {
         .unwrap_or(false)
     }
 
-    /// Records a delivery's outcome and applies it to its run (R3, R6, R11).
-    pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) {
+    /// Records a delivery's outcome and applies it to its run (R3, R6, R11). Answers its id in
+    /// the deliveries log, `None` when its run is gone (a reset, an import).
+    pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) -> Option<u64> {
         let limit = self.shared.config.delivery_log_limit;
         // The run's copy of the outcome is made before the lock; the record moves into the log.
         let result = record.result.clone();
         let mut dropped = None;
+        let mut id = None;
         let _ = self.commit(|state, changes| {
             if !state.is_current(dispatch.run_id, dispatch.step, &dispatch.hook_id) {
                 // Its run was forgotten by a reset or replaced by an import: not this state's
                 // news.
                 return Ok(());
             }
+            id = Some(state.ids.delivery + 1);
             dropped = deliveries::log(state, record, limit);
             changes.logged = true;
             state.sending.remove(&(dispatch.run_id, dispatch.step));
@@ -289,6 +292,7 @@ impl Store {
         });
         // The record the log let go of is freed here, after the lock.
         drop(dropped);
+        id
     }
 
     /// A callback to a hook id (R7, R8). `Ok` carries the run as it is after the callback.

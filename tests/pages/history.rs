@@ -212,3 +212,44 @@ fn version_of(html: &str) -> String {
     let at = html.find("data-version=\"").unwrap() + 14;
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
+
+#[tokio::test]
+async fn history_shows_the_steps_own_payload_and_lists_a_fault_plans_extra_posts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &path,
+        "faults: [{kind: forged, claims: evil/app}, {kind: duplicate}]",
+    )
+    .unwrap();
+    let plan = hubmock::faults::FaultPlan::from_file(&path).unwrap();
+    let t = TestHub::with(
+        hubmock::Config::default()
+            .with_auth(false)
+            .with_fault_plan(plan),
+    )
+    .await;
+    t.repository("acme", "app").await;
+    let receiver = crate::util::answering(200).await;
+    let hook = format!("{}/ci", receiver.uri());
+    let slug = create(&t, "p", &[&hook]).await;
+    t.push("acme/app", "v1").await;
+    t.api
+        .wait_for_deliveries(&Default::default(), 3, crate::util::WAIT)
+        .await
+        .unwrap();
+    let html = page(
+        &t.http.get(&format!("{SETTINGS}{slug}/history/")).await,
+        200,
+    );
+    let start = html.find("<summary>Payload sent</summary><pre>").unwrap();
+    let shown = &html[start..start + html[start..].find("</pre>").unwrap()];
+    assert!(
+        shown.contains("acme/app") && !shown.contains("evil/app"),
+        "{shown}"
+    );
+    assert!(
+        html.contains("Also posted by the fault plan: <code>duplicate</code> (HTTP 200), <code>forged</code> (HTTP 200)"),
+        "{html}"
+    );
+}

@@ -176,13 +176,37 @@ fn run_body(
             }
         }
         @for (i, step) in run.steps().iter().enumerate() {
-            @let record = history
+            @let records: Vec<&DeliveryRecord> = history
                 .deliveries
                 .iter()
+                .filter(|d| d.run_id == run.id() && d.step == i)
+                .collect();
+            // The step's own delivery; a fault plan's extra posts (a duplicate, a forged
+            // one) are listed apart.
+            @let record = records
+                .iter()
                 .rev()
-                .find(|d| d.run_id == run.id() && d.step == i);
+                .find(|d| d.fault.as_ref().is_none_or(|f| f.of.is_none()))
+                .copied();
+            @let extras: Vec<&DeliveryRecord> = records
+                .iter()
+                .filter(|d| d.fault.as_ref().is_some_and(|f| f.of.is_some()))
+                .copied()
+                .collect();
             @let refused = refused.filter(|r| r.run == run.id() && r.step == i);
             (step_section(repo, &history.pipeline.slug, run, i, step, record, number, refused))
+            @if !extras.is_empty() {
+                p.faults {
+                    "Also posted by the fault plan: "
+                    @for (n, extra) in extras.iter().enumerate() {
+                        @if n > 0 { ", " }
+                        @if let Some(fault) = &extra.fault { code { (fault.kind.as_str()) } }
+                        " (HTTP "
+                        @match extra.result.status { Some(code) => (code), None => "none" }
+                        ")"
+                    }
+                }
+            }
         }
     }
 }
