@@ -166,16 +166,23 @@ pub async fn run(
             let first = sender(&store, &client, &mut per_host, &delivery.dispatch);
             tracker.spawn(first.send(delivery, Some(answered)));
             let second = sender(&store, &client, &mut per_host, &held.delivery.dispatch);
+            let until = held.until;
             tracker.spawn(async move {
-                // Sent or dropped, the newer one has gone first.
-                let _ = after.await;
+                // Once the newer one has been answered (or dropped), or its time is up.
+                tokio::select! {
+                    _ = after => {}
+                    _ = tokio::time::sleep_until(until) => {}
+                }
                 second.send(held.delivery, None).await;
             });
             continue;
         }
         if let Some(within) = delivery.hits.out_of_order.take() {
             delivery.held = true;
-            let until = Instant::now() + within;
+            // A library caller's plan is not checked: no duration may overflow the clock.
+            let until = Instant::now()
+                .checked_add(within)
+                .unwrap_or_else(|| Instant::now() + crate::faults::MAX_DELAY);
             held.insert(key, Held { delivery, until });
             continue;
         }
@@ -246,7 +253,7 @@ impl Sender {
         } = delivery;
         let store = self.store;
         if let Some(delay) = hits.delay {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(delay.min(crate::faults::MAX_DELAY)).await;
         }
         // The semaphore is never closed, so acquiring only waits.
         let permit = self.limit.clone().acquire_owned().await;
@@ -309,7 +316,10 @@ impl Sender {
             });
         }
         log_delivery(&record);
-        let id = store.delivered(&dispatch, record);
+        let extra_posts = usize::from(hits.duplicate)
+            + usize::from(hits.forged.is_some())
+            + usize::from(hits.retry_after.is_some());
+        let id = store.delivered(&dispatch, record, extra_posts);
         if let Some(answered) = answered {
             let _ = answered.send(());
         }
@@ -336,7 +346,7 @@ impl Sender {
         if let Some(after) = hits.retry_after {
             // The slot is not kept while waiting.
             drop(permit);
-            tokio::time::sleep(after).await;
+            tokio::time::sleep(after.min(crate::faults::MAX_DELAY)).await;
             let _permit = self.limit.acquire_owned().await;
             let mut record = deliver(client, &dispatch, &marker, timeout).await;
             record.fault = Some(extra(FaultKind::RetryAfterAnswer));

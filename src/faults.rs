@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::format::Wait;
 
+/// The longest a fault may hold a delivery back (and the longest `tag-visible-after`).
+pub const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A fault plan: `seed` and `faults` (`serve --fault-plan FILE`, a scenario's `faults`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +193,13 @@ impl FaultPlan {
                 (Some(_), _) => return Err(format!("{at}: only a forged fault claims")),
                 (None, _) => {}
             }
+            if rule.delay() > MAX_DELAY {
+                return Err(format!(
+                    "{at}: a delay of {} is longer than the {} a fault may wait",
+                    humantime::format_duration(rule.delay()),
+                    humantime::format_duration(MAX_DELAY)
+                ));
+            }
             if rule.delay.is_some() && matches!(rule.kind, FaultKind::Duplicate | FaultKind::Forged)
             {
                 return Err(format!("{at}: a {} fault has no delay", rule.kind.as_str()));
@@ -299,6 +309,7 @@ mod tests {
         assert!(bad("faults: [{kind: forged, claims: nope}]").contains("not namespace/name"));
         assert!(bad("faults: [{kind: duplicate, delay: 1s}]").contains("has no delay"));
         assert!(bad("faults: [{kind: delay, step: 0}]").contains("count from 1"));
+        assert!(bad("faults: [{kind: delay, delay: 1000y}]").contains("longer than"));
         let unknown =
             crate::yaml::from_str::<FaultPlan>("faults: [{kind: duplicates}]", "plan.yaml")
                 .unwrap_err()

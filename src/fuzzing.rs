@@ -694,7 +694,7 @@ fn answer_delivery(store: &Store, dispatch: &Dispatch, held: &mut Vec<Dispatch>)
             response_body: Some("ok".to_owned()),
         },
     );
-    store.delivered(dispatch, record);
+    store.delivered(dispatch, record, 0);
 }
 
 /// Every run obeys the chain's shape: a pending run has no end and a finished run has one;

@@ -138,7 +138,7 @@ fn diff(runs: &[Run], expects: &[Expect]) -> Option<String> {
                         text,
                         "      {} → {}: {}",
                         step.webhook,
-                        step.hook_url,
+                        crate::model::hook_url::redact(&step.hook_url),
                         step_outcome(step)
                     );
                 }

@@ -1172,3 +1172,67 @@ async fn a_state_export_larger_than_the_body_limit_imports_back() {
         .expect(200);
     assert_eq!(new.state().await, exported);
 }
+
+#[tokio::test]
+async fn a_push_with_wait_answers_200_once_every_run_has_finished() {
+    let hub = TestHub::start().await;
+    let r = answering(200).await;
+    hub.repository("acme", "app").await;
+    hub.pipeline("acme/app", "deploy", &[r.uri()], false).await;
+    hub.pipeline("acme/app", "notify", &[r.uri()], false).await;
+    let answer = hub
+        .http
+        .post(
+            "/_hubmock/repositories/acme/app/push?wait=finished&timeout_ms=10000",
+            json!({"tag": "v1"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(answer["finished"], true, "{answer:#}");
+    let runs = answer["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert_eq!(run["status"], "success", "{run:#}");
+        assert_eq!(run["steps"][0]["delivery"]["status"], 200, "{run:#}");
+    }
+}
+
+#[tokio::test]
+async fn a_push_with_wait_answers_the_pending_runs_when_the_time_is_up() {
+    let hub = TestHub::start().await;
+    let r = answering(200).await;
+    hub.repository("acme", "app").await;
+    // The run waits for a callback that never comes.
+    hub.pipeline("acme/app", "deploy", &[r.uri()], true).await;
+    let answer = hub
+        .http
+        .post(
+            "/_hubmock/repositories/acme/app/push?wait=finished&timeout_ms=200",
+            json!({"tag": "v1"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(answer["finished"], false, "{answer:#}");
+    assert_eq!(answer["runs"][0]["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_push_with_a_bad_wait_is_refused_before_anything_is_pushed() {
+    let hub = TestHub::start().await;
+    let r = answering(200).await;
+    hub.repository("acme", "app").await;
+    hub.pipeline("acme/app", "deploy", &[r.uri()], false).await;
+    let before = hub.state().await;
+    for query in ["wait=delivered", "wait=finished&timeout_ms=soon"] {
+        let answer = hub
+            .http
+            .post(
+                &format!("/_hubmock/repositories/acme/app/push?{query}"),
+                json!({"tag": "v1"}),
+            )
+            .await
+            .expect(400);
+        assert!(answer.is_object(), "{query}: {answer:#}");
+        assert_eq!(hub.state().await, before, "{query}");
+    }
+}

@@ -226,7 +226,10 @@ async fn sequence(plan_text: &str, tags: usize) -> Vec<(String, String, String)>
         let id = run["id"].as_u64().unwrap();
         // What the plan says this delivery gets: the post, and its extra posts.
         let hits = plan.hits("acme/app", "p", id, 0);
-        expected += 1 + usize::from(hits.duplicate) + usize::from(hits.forged.is_some());
+        expected += 1
+            + usize::from(hits.duplicate)
+            + usize::from(hits.forged.is_some())
+            + usize::from(hits.retry_after.is_some());
         logged(&hub, expected).await;
     }
     hub.api
@@ -248,13 +251,17 @@ async fn sequence(plan_text: &str, tags: usize) -> Vec<(String, String, String)>
 #[tokio::test]
 async fn a_seeded_plan_makes_the_same_faults_on_every_run() {
     let rules = "faults:\n  - {kind: duplicate, probability: 0.5}\n  \
-                 - {kind: forged, probability: 0.3}\n";
+                 - {kind: forged, probability: 0.3}\n  \
+                 - {kind: retry-after-answer, probability: 0.3, delay: 10ms}\n  \
+                 - {kind: delay, probability: 0.3, delay: 10ms}\n";
     let once = sequence(&format!("seed: 42\n{rules}"), 10).await;
     let again = sequence(&format!("seed: 42\n{rules}"), 10).await;
     assert_eq!(once, again);
     let kinds: Vec<&str> = once.iter().map(|(_, _, k)| k.as_str()).collect();
     assert!(kinds.contains(&"duplicate"), "{once:?}");
     assert!(kinds.contains(&"forged"), "{once:?}");
+    assert!(kinds.contains(&"retry-after-answer"), "{once:?}");
+    assert!(kinds.contains(&"delay"), "{once:?}");
     assert!(kinds.len() > 10 && kinds.len() < 30, "{once:?}");
     // Another seed, other faults.
     let other = sequence(&format!("seed: 43\n{rules}"), 10).await;
@@ -281,4 +288,35 @@ fn a_bad_plan_file_is_refused_naming_what_is_wrong() {
     }
     let missing = FaultPlan::from_file(&dir.path().join("none.yaml")).unwrap_err();
     assert!(missing.to_string().contains("cannot read"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_push_that_waits_waits_for_the_posts_its_faults_add() {
+    let receiver = answering(200).await;
+    let hub = hub_with(
+        plan("faults: [{kind: retry-after-answer, delay: 200ms}, {kind: duplicate}]"),
+        &receiver,
+        false,
+    )
+    .await;
+    let answer = hub
+        .http
+        .post(
+            "/_hubmock/repositories/acme/app/push?wait=finished&timeout_ms=10000",
+            json!({"tag": "v1"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(answer["finished"], true, "{answer:#}");
+    // Answered only once the retry, 200ms after the answer, had been made too.
+    let log = hub
+        .api
+        .deliveries(&DeliveryFilter::default())
+        .await
+        .unwrap();
+    let kinds: Vec<Value> = log.iter().map(|r| fault(r)["kind"].clone()).collect();
+    assert_eq!(
+        kinds,
+        [Value::Null, json!("duplicate"), json!("retry-after-answer")]
+    );
 }

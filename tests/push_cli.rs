@@ -219,3 +219,33 @@ async fn push_image_wait_pushes_through_the_registry_and_waits_for_its_runs() {
     let bodies = crate::util::received_json(&receiver).await;
     assert_eq!(bodies[0]["push_data"]["images"], json!([digest]));
 }
+
+#[tokio::test]
+async fn push_gives_up_on_a_hub_that_never_answers_and_exits_2() {
+    // Takes the connection, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            kept.push(stream);
+        }
+    });
+    let output = hubmock(&[
+        "push",
+        "acme/app:v1",
+        "--hub",
+        &url,
+        "--wait",
+        "--timeout",
+        "1s",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", shown(&output));
+    assert!(
+        shown(&output).contains("did not answer within 6s"),
+        "{}",
+        shown(&output)
+    );
+    hold.abort();
+}

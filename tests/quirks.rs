@@ -227,6 +227,18 @@ async fn a_bad_extra_tag_or_quirk_is_refused_and_changes_nothing() {
         message.contains("unknown quirk or profile 'hub-2021'"),
         "{message}"
     );
+    // The registry's quirk is the server's alone.
+    let answer = hub
+        .http
+        .post(
+            "/v2/repositories/acme/app/webhook_pipeline/",
+            json!({"name": "p", "quirks": "tag-visible-after=2s",
+                   "webhooks": [{"name": "a", "hook_url": "http://127.0.0.1:9/"}]}),
+        )
+        .await
+        .expect(400);
+    let message = answer["quirks"][0].as_str().unwrap();
+    assert!(message.contains("a pipeline cannot set it"), "{message}");
     assert_eq!(hub.state().await, before);
 }
 
@@ -288,11 +300,10 @@ mod registry {
             assert_eq!(body["push_data"]["tag"], "multi");
         }
         // Each post is a run of its own, with its own callback URL.
-        let mut callbacks: Vec<&str> = quirky
+        let callbacks: std::collections::HashSet<&str> = quirky
             .iter()
             .map(|b| b["callback_url"].as_str().unwrap())
             .collect();
-        callbacks.dedup();
         assert_eq!(callbacks.len(), 3);
         // A pipeline without the quirk gets the one post of the tag, naming the index.
         let plain = bodies_to(&hub, &receiver, &plain, 1).await;

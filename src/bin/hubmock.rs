@@ -529,6 +529,22 @@ impl WaitArgs {
         Ok(done)
     }
 
+    /// `work`, given up 5 s past `--timeout` (a hub that takes the connection and never
+    /// answers): then an error, exit 2.
+    async fn bounded(
+        &self,
+        work: impl std::future::Future<Output = Result<ExitCode, String>>,
+    ) -> Result<ExitCode, String> {
+        let limit = self.timeout + Duration::from_secs(5);
+        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(format!(
+                "{} did not answer within {}",
+                self.hub,
+                humantime::format_duration(limit)
+            ))
+        })
+    }
+
     /// Prints the runs (and the diff), and answers the exit code.
     fn report(&self, runs: Vec<hubmock::Run>) -> ExitCode {
         let finished = runs.iter().all(|run| !run.is_pending());
@@ -575,7 +591,7 @@ fn push(args: PushArgs) -> Result<ExitCode, String> {
         media_type: args.media_type.clone(),
         extra: None,
     };
-    runtime()?.block_on(async {
+    runtime()?.block_on(wait.bounded(async {
         let deadline = tokio::time::Instant::now() + wait.timeout;
         let runs = if wait.waits() {
             let (runs, _) = api
@@ -589,7 +605,7 @@ fn push(args: PushArgs) -> Result<ExitCode, String> {
                 .map_err(|err| err.to_string())?
         };
         Ok(wait.report(runs))
-    })
+    }))
 }
 
 fn push_image(args: PushImageArgs) -> Result<ExitCode, String> {
@@ -609,7 +625,7 @@ fn push_image(args: PushImageArgs) -> Result<ExitCode, String> {
     if let Some((user, password)) = &args.user {
         client = client.with_basic(user, password);
     }
-    runtime()?.block_on(async {
+    runtime()?.block_on(wait.bounded(async {
         let deadline = tokio::time::Instant::now() + wait.timeout;
         let filter = hubmock::RunFilter {
             repository: Some(name.clone()),
@@ -631,19 +647,32 @@ fn push_image(args: PushImageArgs) -> Result<ExitCode, String> {
             format!("{err}{hint}")
         })?;
         eprintln!("pushed {name}:{tag} as {}", pushed.digest);
+        // This push's runs: newer than the push, of this tag, naming what it pushed (the
+        // index, or a platform manifest of it).
+        let digests: Vec<&str> = std::iter::once(pushed.digest.as_str())
+            .chain(pushed.manifests.iter().map(|m| m.digest.as_str()))
+            .collect();
         let mut runs: Vec<hubmock::Run> = api
             .runs(&filter)
             .await
             .map_err(|err| err.to_string())?
             .into_iter()
-            .filter(|run| run.id() > before && run.push().tag == tag)
+            .filter(|run| {
+                run.id() > before
+                    && run.push().tag == tag
+                    && run
+                        .push()
+                        .images
+                        .iter()
+                        .any(|i| digests.contains(&i.as_str()))
+            })
             .collect();
         runs.reverse();
         if wait.waits() {
             runs = wait.finish(&api, runs, deadline).await?;
         }
         Ok(wait.report(runs))
-    })
+    }))
 }
 
 /// Loads every scenario under `paths`, printing each invalid one as `file:line:column: why`.

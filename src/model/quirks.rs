@@ -36,8 +36,9 @@ pub struct Quirks {
     /// `callback_url` is legacy: it answers `404`, and a step succeeds when its delivery is
     /// answered 2xx/3xx (the next URL is called at once).
     pub callback_gone: bool,
-    /// The registry hides a tag pushed through it for this long after its webhook fires:
-    /// pulling it by tag answers `MANIFEST_UNKNOWN` until then. Server-wide only.
+    /// The registry hides a tag pushed through it for this long from its push (when its
+    /// webhook fires): pulling it by tag answers `MANIFEST_UNKNOWN` until then. Server-wide
+    /// only.
     pub tag_visible_after: Option<Duration>,
 }
 
@@ -205,6 +206,12 @@ impl FromStr for QuirkSpec {
                         let duration = humantime::parse_duration(duration).map_err(|e| {
                             format!("'{other}': '{duration}' is not a duration ({e}), e.g. 2s")
                         })?;
+                        if duration > crate::faults::MAX_DELAY {
+                            return Err(format!(
+                                "'{other}': at most {} (30 days)",
+                                humantime::format_duration(crate::faults::MAX_DELAY)
+                            ));
+                        }
                         q.tag_visible_after = Some(duration);
                     }
                     None => return Err(unknown(other)),
@@ -267,10 +274,13 @@ impl Quirks {
                 .map(|(_, n)| (*n).to_owned()),
         );
         if let Some(after) = self.tag_visible_after {
-            names.push(format!(
-                "tag-visible-after={}",
-                humantime::format_duration(after)
-            ));
+            // One word, so the list reads back: whole seconds, else milliseconds.
+            let after = if after.subsec_millis() == 0 {
+                format!("{}s", after.as_secs())
+            } else {
+                format!("{}ms", after.as_millis())
+            };
+            names.push(format!("tag-visible-after={after}"));
         }
         names
     }
@@ -334,6 +344,8 @@ mod tests {
             .unwrap_err()
             .contains("empty item"));
         assert!("none,no-tag".parse::<QuirkSpec>().is_err());
+        let huge = "tag-visible-after=1000y".parse::<QuirkSpec>();
+        assert!(huge.unwrap_err().contains("at most"));
     }
 
     #[test]
@@ -345,5 +357,12 @@ mod tests {
         let json = serde_json::to_string(&q).unwrap();
         assert_eq!(json, r#"["callback-gone","tag-visible-after=2s"]"#);
         assert_eq!(serde_json::from_str::<Quirks>(&json).unwrap(), q);
+        let odd = "tag-visible-after=1s500ms"
+            .parse::<QuirkSpec>()
+            .unwrap()
+            .quirks();
+        assert_eq!(odd.names(), ["tag-visible-after=1500ms"]);
+        let json = serde_json::to_string(&odd).unwrap();
+        assert_eq!(serde_json::from_str::<Quirks>(&json).unwrap(), odd);
     }
 }

@@ -304,7 +304,10 @@ impl Registry {
     /// webhook arrives while the tag still answers `MANIFEST_UNKNOWN`. Pulls by digest see
     /// the manifest at once.
     pub fn hide_tag(&self, repo: &RepoName, tag: &str, duration: std::time::Duration) {
-        let until = tokio::time::Instant::now() + duration;
+        let now = tokio::time::Instant::now();
+        let until = now
+            .checked_add(duration)
+            .unwrap_or(now + crate::faults::MAX_DELAY);
         self.lock()
             .hidden
             .insert((repo.clone(), tag.to_owned()), until);

@@ -132,6 +132,42 @@ fn check(scenario: &Scenario, text: &str, file: &str) -> Result<(), ScenarioErro
     if let Err(message) = scenario.fault_plan().check() {
         return Err(at(key_line(text, "faults"), message));
     }
+    // A filter that can never match is a mistake, not a plan that never fires.
+    let slugs: BTreeSet<String> = scenario
+        .pipelines
+        .iter()
+        .map(|p| p.value.name.clone())
+        .chain(scenario.steps.iter().filter_map(|s| match &s.value {
+            Step::CreatePipeline(create) => Some(create.name.clone()),
+            _ => None,
+        }))
+        .map(|name| crate::model::pipeline::slugify(&name))
+        .collect();
+    for (i, rule) in scenario.faults.iter().enumerate() {
+        if let Some(pipeline) = rule.pipeline.as_ref().filter(|p| !slugs.contains(*p)) {
+            let known: Vec<&str> = slugs.iter().map(String::as_str).collect();
+            return Err(at(
+                key_line(text, "faults"),
+                format!(
+                    "faults[{i}]: pipeline `{pipeline}` is no pipeline's slug here (slugs: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if let Some(repository) = rule
+            .repository
+            .as_ref()
+            .filter(|r| **r != scenario.repository)
+        {
+            return Err(at(
+                key_line(text, "faults"),
+                format!(
+                    "faults[{i}]: repository `{repository}` is not this scenario's ({})",
+                    scenario.repository
+                ),
+            ));
+        }
+    }
     for (name, receiver) in &scenario.receivers {
         let line = Some(receiver.referenced.line() as u32);
         let def = &receiver.value;
@@ -363,6 +399,19 @@ mod tests {
         let text = "name: x\nrepository: acme/app\nfaults:\n  - {kind: dupe}\nsteps: []\n";
         let err = parse(text, "t.yaml").unwrap_err();
         assert!(err.message.contains("dupe"), "{err}");
+        let text = "name: x\nrepository: acme/app\nfaults:\n  - {kind: delay, pipeline: Deploy}\npipelines:\n  - {name: Deploy, webhooks: [r]}\nreceivers: {r: {}}\nsteps: []\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert!(
+            err.message
+                .contains("pipeline `Deploy` is no pipeline's slug here (slugs: deploy)"),
+            "{err}"
+        );
+        let text = "name: x\nrepository: acme/app\nfaults:\n  - {kind: delay, repository: acme/other}\nsteps: []\n";
+        let err = parse(text, "t.yaml").unwrap_err();
+        assert!(
+            err.message.contains("is not this scenario's (acme/app)"),
+            "{err}"
+        );
         let text = "name: x\nrepository: acme/app\nsettings: {quirks: hub-1999}\nsteps: []\n";
         let err = parse(text, "t.yaml").unwrap_err();
         assert!(

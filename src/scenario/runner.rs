@@ -318,10 +318,17 @@ impl<'a> World<'a> {
             };
             let runs = self.api.runs(&filter).await.map_err(|e| e.to_string())?;
             let mut busy = false;
+            // With a fault plan, a delivered step may still have posts to come (a duplicate,
+            // a retry): the delivery long-poll waits for those too.
+            let faults = !self.loaded.scenario.faults.is_empty();
             for run in &runs {
                 for step in 0..run.steps.len() {
-                    if run.delivery_in_flight(step) {
-                        busy = true;
+                    let in_flight = run.delivery_in_flight(step);
+                    let delivered = run.steps[step].delivered_at.is_some();
+                    if in_flight || (faults && delivered) {
+                        // Another look is needed only after a delivery was in flight (its
+                        // answer may start the next step's).
+                        busy |= in_flight;
                         let remaining = deadline.saturating_duration_since(Instant::now());
                         self.api
                             .wait_for_delivery(run.id, step, remaining)

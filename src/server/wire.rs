@@ -45,7 +45,15 @@ impl PipelineSpec {
             None => None,
         };
         let quirks = match fields.string("quirks") {
-            Some(text) => match text.parse() {
+            Some(text) => match text.parse::<QuirkSpec>() {
+                Ok(quirks) if quirks.quirks().tag_visible_after.is_some() => {
+                    fields.errors.add(
+                        "quirks",
+                        "tag-visible-after is the registry's, for the whole server (serve \
+                         --quirks): a pipeline cannot set it.",
+                    );
+                    None
+                }
                 Ok(quirks) => Some(quirks),
                 Err(message) => {
                     fields.errors.add("quirks", message);

@@ -133,6 +133,15 @@ impl Store {
                 }
                 dropped = log(state, record, limit);
                 changes.logged = true;
+                let key = (dispatch.run_id, dispatch.step);
+                if let Some(left) = state.fault_posts.get_mut(&key) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 {
+                        state.fault_posts.remove(&key);
+                    }
+                }
+                // Whoever waits for the run looks again.
+                changes.run(dispatch.run_id, Vec::new());
                 Ok(Some(state.ids.delivery))
             })
             .unwrap_or(None);

@@ -575,7 +575,7 @@ mod tests {
         let (page, _) = store.history_page(&repo, "p", 0, 10, false).unwrap();
         assert!(Arc::ptr_eq(&page.runs[0], &kept));
         // A change after the copy copies the run (the reader keeps what it saw).
-        store.delivered(&dispatch, answered(&dispatch, 200));
+        store.delivered(&dispatch, answered(&dispatch, 200), 0);
         let now = store.read(|state| state.runs[&dispatch.run_id].clone());
         assert!(!Arc::ptr_eq(&now, &kept));
         assert!(kept.steps()[0].delivery.is_none());
@@ -585,7 +585,7 @@ mod tests {
     fn a_delivery_answered_after_a_reset_is_not_this_states_news() {
         let (store, dispatch, _) = store_with_a_push();
         store.reset();
-        store.delivered(&dispatch, answered(&dispatch, 500));
+        store.delivered(&dispatch, answered(&dispatch, 500), 0);
         assert!(store.deliveries(None).is_empty());
         assert!(!store.sending(&dispatch));
     }
@@ -595,9 +595,9 @@ mod tests {
         let (store, dispatch, _) = store_with_a_push();
         // Another emulator's state with a run of the same id, awaiting its callback.
         let (other, other_dispatch, _) = store_with_a_push();
-        other.delivered(&other_dispatch, answered(&other_dispatch, 200));
+        other.delivered(&other_dispatch, answered(&other_dispatch, 200), 0);
         store.import(&other.export()).unwrap();
-        store.delivered(&dispatch, answered(&dispatch, 500));
+        store.delivered(&dispatch, answered(&dispatch, 500), 0);
         store.callback_timed_out(dispatch.run_id, dispatch.step, &dispatch.hook_id);
         let run = store.run(dispatch.run_id).unwrap();
         assert_eq!(run.status(), RunStatus::Pending);

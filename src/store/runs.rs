@@ -33,10 +33,14 @@ pub enum WaitFor {
 }
 
 impl WaitFor {
-    fn reached(self, run: &Run) -> bool {
+    /// Whether `run` got there: posts a fault plan still adds to its deliveries count as
+    /// not there yet.
+    fn reached(self, run: &Run, state: &super::state::State) -> bool {
         match self {
-            WaitFor::Finished => !run.is_pending(),
-            WaitFor::Delivered(step) => run.delivery_settled(step),
+            WaitFor::Finished => !run.is_pending() && !state.fault_posts_pending(run.id(), None),
+            WaitFor::Delivered(step) => {
+                run.delivery_settled(step) && !state.fault_posts_pending(run.id(), Some(step))
+            }
         }
     }
 }
@@ -195,6 +199,24 @@ impl Store {
         for extra in extra_tags {
             tag::check_tag(extra).map_err(|m| Error::field("extra_tags", m))?;
         }
+        // Checked for every tag before the first is pushed, so a push that would go past
+        // `--max-pending-runs` is refused whole (pushes in between may still take the room).
+        let (pending, starting) = self.read(|state| {
+            let pipelines = state
+                .repositories
+                .get(name)
+                .map_or(0, |e| e.pipelines.len());
+            (state.pending, pipelines * (1 + extra_tags.len()))
+        });
+        let max_pending = self.shared.config.max_pending_runs;
+        if starting > 0 && pending + starting > max_pending {
+            return Err(Error::Busy(format!(
+                "hubmock has {pending} runs pending, and this push of {} tags would start \
+                 {starting} more: over the limit of {max_pending} (--max-pending-runs). Let \
+                 some finish and push again.",
+                1 + extra_tags.len()
+            )));
+        }
         if push.images.is_empty() {
             push.images.push(ids::random_hex(32));
         }
@@ -258,9 +280,16 @@ impl Store {
         .unwrap_or(false)
     }
 
-    /// Records a delivery's outcome and applies it to its run (R3, R6, R11). Answers its id in
-    /// the deliveries log, `None` when its run is gone (a reset, an import).
-    pub fn delivered(&self, dispatch: &Dispatch, record: DeliveryRecord) -> Option<u64> {
+    /// Records a delivery's outcome and applies it to its run (R3, R6, R11); `extra_posts` a
+    /// fault plan still makes for it are awaited by waits on the run ([`Store::log_extra`]
+    /// records each). Answers its id in the deliveries log, `None` when its run is gone (a
+    /// reset, an import).
+    pub fn delivered(
+        &self,
+        dispatch: &Dispatch,
+        record: DeliveryRecord,
+        extra_posts: usize,
+    ) -> Option<u64> {
         let limit = self.shared.config.delivery_log_limit;
         // The run's copy of the outcome is made before the lock; the record moves into the log.
         let result = record.result.clone();
@@ -273,6 +302,11 @@ impl Store {
                 return Ok(());
             }
             id = Some(state.ids.delivery + 1);
+            if extra_posts > 0 {
+                state
+                    .fault_posts
+                    .insert((dispatch.run_id, dispatch.step), extra_posts);
+            }
             dropped = deliveries::log(state, record, limit);
             changes.logged = true;
             state.sending.remove(&(dispatch.run_id, dispatch.step));
@@ -438,7 +472,8 @@ impl Store {
             let changed = {
                 let state = self.lock();
                 let run = state.run(id)?;
-                if until.reached(run) || tokio::time::Instant::now() >= deadline || stopping {
+                if until.reached(run, &state) || tokio::time::Instant::now() >= deadline || stopping
+                {
                     let run = Arc::clone(run);
                     drop(state);
                     return Ok(Run::clone(&run));

@@ -77,6 +77,22 @@ pub(crate) struct State {
     /// Deliveries being POSTed (run, step): asked for by the engine, outcome not recorded yet.
     /// After a crash, these are the ones recorded as interrupted.
     pub(crate) sending: BTreeSet<(u64, usize)>,
+    /// (run, step) -> how many posts a fault plan still adds to the step's delivery (a
+    /// duplicate, a forged post, a retry): a wait for the run or the delivery waits for them
+    /// too. Not kept across a restart.
+    pub(crate) fault_posts: HashMap<(u64, usize), usize>,
+}
+
+impl State {
+    /// Whether a fault plan still has posts to make for `step` of run `run_id` (`None`: any
+    /// step).
+    pub(crate) fn fault_posts_pending(&self, run_id: u64, step: Option<usize>) -> bool {
+        !self.fault_posts.is_empty()
+            && self
+                .fault_posts
+                .keys()
+                .any(|(run, s)| *run == run_id && step.is_none_or(|step| *s == step))
+    }
 }
 
 /// A pipeline's runs, by id (oldest first), and the finished ones among them: what

@@ -201,7 +201,7 @@ fn play(store: &Store, queue: &mut mpsc::UnboundedReceiver<Work>, ops: &[Op]) {
             Op::Answer { which, status } => {
                 if let Some(i) = pick(&sent, *which) {
                     let dispatch = sent.remove(i);
-                    store.delivered(&dispatch, answered(&dispatch, *status));
+                    store.delivered(&dispatch, answered(&dispatch, *status), 0);
                 }
             }
             Op::Callback { which, state } => {
@@ -326,7 +326,7 @@ fn a_callback_wait_resumes_with_the_time_that_was_left() {
     let (store, mut queue) = open(dir.path(), config());
     let dispatch = pushed(&store, &mut queue, &["http://a.test/", "http://b.test/"]);
     assert!(store.sending(&dispatch));
-    store.delivered(&dispatch, answered(&dispatch, 200));
+    store.delivered(&dispatch, answered(&dispatch, 200), 0);
     let before = store.run(dispatch.run_id).unwrap().steps()[0].callback_deadline;
     let before = before.expect("a callback timeout is in force");
     store.close();
@@ -445,7 +445,7 @@ fn a_one_step_run_awaiting_its_callback_keeps_its_timer_across_a_restart() {
     let (store, mut queue) = open(dir.path(), config());
     let dispatch = pushed(&store, &mut queue, &["http://a.test/"]);
     assert!(store.sending(&dispatch));
-    store.delivered(&dispatch, answered(&dispatch, 200));
+    store.delivered(&dispatch, answered(&dispatch, 200), 0);
     store.close();
     drop(store);
     let (store, mut queue) = open(dir.path(), config());
