@@ -86,6 +86,7 @@ async fn a_pipeline_created_through_the_form_is_the_apis_pipeline() {
             ("hook_url", ""),
             ("hook_url", "http://u:secret@127.0.0.1:9/deploy"),
             ("payload_format", "observed"),
+            ("quirks", "no-tag"),
         ],
     )
     .await;
@@ -97,6 +98,7 @@ async fn a_pipeline_created_through_the_form_is_the_apis_pipeline() {
         .expect(200);
     assert_eq!(view["expect_final_callback"], false);
     assert_eq!(view["payload_format"], "observed");
+    assert_eq!(view["quirks"], "no-tag");
     let urls: Vec<&str> = view["webhooks"]
         .as_array()
         .unwrap()
@@ -111,6 +113,10 @@ async fn a_pipeline_created_through_the_form_is_the_apis_pipeline() {
     assert!(html.contains("CI then deploy"));
     assert!(html.contains("http://u:***@127.0.0.1:9/deploy"));
     assert!(!html.contains("secret"), "a hook URL's password is shown");
+    assert!(
+        html.contains("<dt>Quirks</dt><dd><code>no-tag</code></dd>"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -184,6 +190,14 @@ async fn a_refused_pipeline_form_shows_the_apis_messages_beside_the_fields_as_ty
                 ("payload_format", "xml"),
             ],
             "unknown payload format &#39;xml&#39;",
+        ),
+        (
+            vec![
+                ("name", "x"),
+                ("hook_url", "http://a/"),
+                ("quirks", "hub-2030"),
+            ],
+            "unknown quirk or profile &#39;hub-2030&#39;",
         ),
         (
             vec![("name", "Taken"), ("hook_url", "http://a/")],

@@ -132,6 +132,8 @@ pub(crate) struct PipelineForm {
     pub(crate) expect_final_callback: Option<String>,
     /// `legacy`, `current`, `observed`, or empty for the server's default.
     pub(crate) payload_format: String,
+    /// Docker Hub's quirks as `--quirks` takes them, or empty for the server's.
+    pub(crate) quirks: String,
 }
 
 impl Default for PipelineForm {
@@ -143,6 +145,7 @@ impl Default for PipelineForm {
             urls: vec![String::new()],
             expect_final_callback: Some("on".to_owned()),
             payload_format: String::new(),
+            quirks: String::new(),
         }
     }
 }
@@ -159,6 +162,7 @@ impl PipelineForm {
             urls,
             expect_final_callback: form.get("expect_final_callback").map(str::to_owned),
             payload_format: form.get("payload_format").unwrap_or_default().to_owned(),
+            quirks: form.get("quirks").unwrap_or_default().to_owned(),
         }
     }
 
@@ -196,6 +200,9 @@ impl PipelineForm {
         body.insert("expect_final_callback".into(), expect);
         if !self.payload_format.is_empty() {
             body.insert("payload_format".into(), json!(self.payload_format));
+        }
+        if !self.quirks.trim().is_empty() {
+            body.insert("quirks".into(), json!(self.quirks));
         }
         (Value::Object(body), fields)
     }

@@ -175,6 +175,13 @@ fn pipeline_card(view: &Settings<'_>, pipeline: &Pipeline) -> Markup {
                         None => { (view.default_format) " (the server's default)" }
                     }
                 }
+                dt { "Quirks" }
+                dd {
+                    @match &pipeline.quirks {
+                        Some(quirks) => code { (quirks) },
+                        None => { "the server's" }
+                    }
+                }
                 dt { "Created" }
                 dd { (time(pipeline.created)) " by " (pipeline.creator) }
                 dt { "Latest run" }
@@ -206,6 +213,7 @@ fn create_form(view: &Settings<'_>) -> Markup {
         "webhooks",
         "expect_final_callback",
         "payload_format",
+        "quirks",
     ]);
     let format_errors = errors.field("payload_format");
     let expect_errors = errors.field("expect_final_callback");
@@ -265,6 +273,11 @@ fn create_form(view: &Settings<'_>) -> Markup {
                     }
                     (messages("payload_format-error", &format_errors))
                 }
+                (text_field("quirks", "quirks", "Docker Hub's quirks", &form.quirks,
+                    &errors.field("quirks"),
+                    Some("Empty: the server's. A profile (docs-2016, hub-2020, hub-2026) and/or \
+                          quirks (duplicate-per-manifest, images-null-extra-posts, no-tag, \
+                          callback-gone), comma-separated; none for none.")))
                 div.actions {
                     button.primary type="submit" name="action" value="create" { "Create pipeline" }
                 }
