@@ -316,42 +316,38 @@ impl Sender {
             });
         }
         log_delivery(&record);
-        let extra_posts = usize::from(hits.duplicate)
-            + usize::from(hits.forged.is_some())
-            + usize::from(hits.retry_after.is_some());
-        let id = store.delivered(&dispatch, record, extra_posts);
+        let id = store.delivered(&dispatch, record, hits.extra_posts());
         if let Some(answered) = answered {
             let _ = answered.send(());
         }
         let Some(id) = id else { return };
-        let extra = |kind| FaultNote {
-            kind,
-            of: Some(id),
-            held_ms: None,
-            overtaken_by: None,
+        // Each extra post is made, logged as what it repeats, and recorded beside the step's
+        // delivery (changing nothing else).
+        let (store, dispatch, marker) = (&store, &dispatch, &marker);
+        let extra = |post: Dispatch, kind| async move {
+            let mut record = deliver(client, &post, marker, timeout).await;
+            record.fault = Some(FaultNote {
+                kind,
+                of: Some(id),
+                held_ms: None,
+                overtaken_by: None,
+            });
+            log_delivery(&record);
+            store.log_extra(dispatch, record);
         };
         if hits.duplicate {
-            let mut record = deliver(client, &dispatch, &marker, timeout).await;
-            record.fault = Some(extra(FaultKind::Duplicate));
-            log_delivery(&record);
-            store.log_extra(&dispatch, record);
+            extra(dispatch.clone(), FaultKind::Duplicate).await;
         }
         if let Some(claims) = &hits.forged {
-            let forged = forge(&dispatch, claims.as_deref(), store.public_url());
-            let mut record = deliver(client, &forged, &marker, timeout).await;
-            record.fault = Some(extra(FaultKind::Forged));
-            log_delivery(&record);
-            store.log_extra(&dispatch, record);
+            let forged = forge(dispatch, claims.as_deref(), store.public_url());
+            extra(forged, FaultKind::Forged).await;
         }
         if let Some(after) = hits.retry_after {
             // The slot is not kept while waiting.
             drop(permit);
             tokio::time::sleep(after.min(crate::faults::MAX_DELAY)).await;
             let _permit = self.limit.acquire_owned().await;
-            let mut record = deliver(client, &dispatch, &marker, timeout).await;
-            record.fault = Some(extra(FaultKind::RetryAfterAnswer));
-            log_delivery(&record);
-            store.log_extra(&dispatch, record);
+            extra(dispatch.clone(), FaultKind::RetryAfterAnswer).await;
         }
     }
 }

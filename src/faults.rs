@@ -159,6 +159,14 @@ impl Hits {
     pub fn is_none(&self) -> bool {
         *self == Hits::default()
     }
+
+    /// How many posts these faults add after the delivery: a duplicate, a forged post, a
+    /// retry.
+    pub fn extra_posts(&self) -> usize {
+        usize::from(self.duplicate)
+            + usize::from(self.forged.is_some())
+            + usize::from(self.retry_after.is_some())
+    }
 }
 
 impl FaultPlan {

@@ -731,7 +731,7 @@ impl RegistryPush<'_> {
         let mut runs: Vec<Run> = store
             .runs(&filter)
             .into_iter()
-            .filter(|run| run.id() > before && run.push().tag == self.push.tag)
+            .filter(|run| pushed.started(run, before, &self.push.tag))
             .map(|run| Run::clone(&run))
             .collect();
         runs.reverse();

@@ -152,15 +152,7 @@ fn diff(runs: &[Run], expects: &[Expect]) -> Option<String> {
 fn step_outcome(step: &crate::model::run::Step) -> String {
     let mut text = status_word(step.status);
     if let Some(delivery) = &step.delivery {
-        match (&delivery.error, delivery.status) {
-            (Some(error), _) => {
-                let _ = write!(text, "; delivery failed: {error}");
-            }
-            (None, Some(status)) => {
-                let _ = write!(text, "; delivery answered {status}");
-            }
-            (None, None) => {}
-        }
+        let _ = write!(text, "; delivery {}", answer(delivery));
     }
     if let Some(callback) = &step.callback {
         let _ = write!(text, "; callback {}", status_word(callback.state));
@@ -169,6 +161,15 @@ fn step_outcome(step: &crate::model::run::Step) -> String {
         }
     }
     text
+}
+
+/// How a delivery was answered: `answered 200`, `failed: <why>`.
+fn answer(delivery: &crate::model::run::DeliveryResult) -> String {
+    match (&delivery.error, delivery.status) {
+        (Some(error), _) => format!("failed: {error}"),
+        (None, Some(status)) => format!("answered {status}"),
+        (None, None) => "no answer".to_owned(),
+    }
 }
 
 /// Every run with its steps, deliveries and callbacks, for a person reading a CI log.
@@ -190,12 +191,7 @@ pub fn report(runs: &[Run]) -> String {
             );
             match &step.delivery {
                 Some(d) => {
-                    let answer = match (&d.error, d.status) {
-                        (Some(error), _) => format!("failed: {error}"),
-                        (None, Some(status)) => format!("answered {status}"),
-                        (None, None) => "no answer".to_owned(),
-                    };
-                    let _ = writeln!(text, "    delivery: {answer} in {} ms", d.duration_ms);
+                    let _ = writeln!(text, "    delivery: {} in {} ms", answer(d), d.duration_ms);
                 }
                 None if step.delivered_at.is_some() => {
                     text.push_str("    delivery: sent, no answer yet\n");

@@ -226,10 +226,7 @@ async fn sequence(plan_text: &str, tags: usize) -> Vec<(String, String, String)>
         let id = run["id"].as_u64().unwrap();
         // What the plan says this delivery gets: the post, and its extra posts.
         let hits = plan.hits("acme/app", "p", id, 0);
-        expected += 1
-            + usize::from(hits.duplicate)
-            + usize::from(hits.forged.is_some())
-            + usize::from(hits.retry_after.is_some());
+        expected += 1 + hits.extra_posts();
         logged(&hub, expected).await;
     }
     hub.api

@@ -647,25 +647,12 @@ fn push_image(args: PushImageArgs) -> Result<ExitCode, String> {
             format!("{err}{hint}")
         })?;
         eprintln!("pushed {name}:{tag} as {}", pushed.digest);
-        // This push's runs: newer than the push, of this tag, naming what it pushed (the
-        // index, or a platform manifest of it).
-        let digests: Vec<&str> = std::iter::once(pushed.digest.as_str())
-            .chain(pushed.manifests.iter().map(|m| m.digest.as_str()))
-            .collect();
         let mut runs: Vec<hubmock::Run> = api
             .runs(&filter)
             .await
             .map_err(|err| err.to_string())?
             .into_iter()
-            .filter(|run| {
-                run.id() > before
-                    && run.push().tag == tag
-                    && run
-                        .push()
-                        .images
-                        .iter()
-                        .any(|i| digests.contains(&i.as_str()))
-            })
+            .filter(|run| pushed.started(run, before, &tag))
             .collect();
         runs.reverse();
         if wait.waits() {

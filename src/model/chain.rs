@@ -203,9 +203,19 @@ impl RunStart<'_> {
     /// Whether this push starts a run of `pipeline` (R1, and the extra posts of a push).
     pub fn posts_to(&self, pipeline: &Pipeline) -> bool {
         self.push.extra != Some(ExtraPost::Manifest)
-            || self.every_manifest
-            || self.quirks(pipeline).duplicate_per_manifest
+            || posts_per_manifest(pipeline, self.default_quirks, self.every_manifest)
     }
+}
+
+/// Whether a platform manifest's extra post ([`ExtraPost::Manifest`]) starts a run of
+/// `pipeline`: with `--push-events per-manifest` (`every_manifest`) for every pipeline, else
+/// for those following `duplicate-per-manifest` (theirs, or the server's `default_quirks`).
+pub fn posts_per_manifest(
+    pipeline: &Pipeline,
+    default_quirks: Quirks,
+    every_manifest: bool,
+) -> bool {
+    every_manifest || pipeline.quirks_or(default_quirks).duplicate_per_manifest
 }
 
 impl Run {

@@ -116,6 +116,18 @@ pub const QUIRKS: [(&str, &str); 5] = [
     ),
 ];
 
+/// The quirks that are on/off switches, by name: the one table that parsing, naming and
+/// merging a profile's quirks read.
+type Switch = fn(&mut Quirks) -> &mut bool;
+const SWITCHES: [(&str, Switch); 4] = [
+    ("duplicate-per-manifest", |q| &mut q.duplicate_per_manifest),
+    ("images-null-extra-posts", |q| {
+        &mut q.images_null_extra_posts
+    }),
+    ("no-tag", |q| &mut q.no_tag),
+    ("callback-gone", |q| &mut q.callback_gone),
+];
+
 /// What `--quirks` or a pipeline's `quirks` says: a comma-separated list of at most one
 /// profile and any quirks (`hub-2020,no-tag`, `tag-visible-after=500ms`, `none`). Kept with
 /// its text, which is how it is shown and stored.
@@ -185,38 +197,32 @@ impl FromStr for QuirkSpec {
                 }
                 profile = Some(found.name);
                 spec.format = Some(found.format);
-                let q = &mut spec.quirks;
-                q.duplicate_per_manifest |= found.quirks.duplicate_per_manifest;
-                q.images_null_extra_posts |= found.quirks.images_null_extra_posts;
-                q.no_tag |= found.quirks.no_tag;
-                q.callback_gone |= found.quirks.callback_gone;
+                for (_, switch) in SWITCHES {
+                    if *switch(&mut { found.quirks }) {
+                        *switch(&mut spec.quirks) = true;
+                    }
+                }
                 continue;
             }
-            let q = &mut spec.quirks;
-            match *part {
-                "duplicate-per-manifest" => q.duplicate_per_manifest = true,
-                "images-null-extra-posts" => q.images_null_extra_posts = true,
-                "no-tag" => q.no_tag = true,
-                "callback-gone" => q.callback_gone = true,
-                other => match other.strip_prefix("tag-visible-after") {
-                    Some(rest) => {
-                        let duration = rest.strip_prefix('=').ok_or_else(|| {
-                            format!("'{other}' needs a duration: tag-visible-after=2s")
-                        })?;
-                        let duration = humantime::parse_duration(duration).map_err(|e| {
-                            format!("'{other}': '{duration}' is not a duration ({e}), e.g. 2s")
-                        })?;
-                        if duration > crate::faults::MAX_DELAY {
-                            return Err(format!(
-                                "'{other}': at most {} (30 days)",
-                                humantime::format_duration(crate::faults::MAX_DELAY)
-                            ));
-                        }
-                        q.tag_visible_after = Some(duration);
-                    }
-                    None => return Err(unknown(other)),
-                },
+            if let Some((_, switch)) = SWITCHES.iter().find(|(name, _)| name == part) {
+                *switch(&mut spec.quirks) = true;
+                continue;
             }
+            let rest = part
+                .strip_prefix("tag-visible-after")
+                .ok_or_else(|| unknown(part))?;
+            let duration = rest
+                .strip_prefix('=')
+                .ok_or_else(|| format!("'{part}' needs a duration: tag-visible-after=2s"))?;
+            let duration = humantime::parse_duration(duration)
+                .map_err(|e| format!("'{part}': '{duration}' is not a duration ({e}), e.g. 2s"))?;
+            if duration > crate::faults::MAX_DELAY {
+                return Err(format!(
+                    "'{part}': at most {} (30 days)",
+                    humantime::format_duration(crate::faults::MAX_DELAY)
+                ));
+            }
+            spec.quirks.tag_visible_after = Some(duration);
         }
         spec.text = parts.join(",");
         Ok(spec)
@@ -260,19 +266,11 @@ impl Quirks {
 
     /// The names of the quirks that are on, as `--quirks` takes them.
     pub fn names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let flags = [
-            (self.duplicate_per_manifest, "duplicate-per-manifest"),
-            (self.images_null_extra_posts, "images-null-extra-posts"),
-            (self.no_tag, "no-tag"),
-            (self.callback_gone, "callback-gone"),
-        ];
-        names.extend(
-            flags
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, n)| (*n).to_owned()),
-        );
+        let mut names: Vec<String> = SWITCHES
+            .iter()
+            .filter(|(_, switch)| *switch(&mut { *self }))
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
         if let Some(after) = self.tag_visible_after {
             // One word, so the list reads back: whole seconds, else milliseconds.
             let after = if after.subsec_millis() == 0 {

@@ -179,6 +179,18 @@ pub struct Pushed {
     pub manifests: Vec<PushedManifest>,
 }
 
+impl Pushed {
+    /// Whether `run` is one this push of `tag` started: newer than `before` (the newest run
+    /// id of the repository before the push began), of the tag, and naming what was pushed
+    /// (the manifest or index, or with per-manifest push events one of its platforms').
+    pub fn started(&self, run: &crate::model::run::Run, before: u64, tag: &str) -> bool {
+        let named = |image: &String| {
+            *image == self.digest || self.manifests.iter().any(|m| m.digest == *image)
+        };
+        run.id() > before && run.push().tag == tag && run.push().images.iter().any(named)
+    }
+}
+
 /// One platform's image manifest of a push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushedManifest {

@@ -140,8 +140,8 @@ impl Store {
                         state.fault_posts.remove(&key);
                     }
                 }
-                // Whoever waits for the run looks again.
-                changes.run(dispatch.run_id, Vec::new());
+                // Whoever waits for the run looks again (the run itself is unchanged).
+                changes.wake(dispatch.run_id);
                 Ok(Some(state.ids.delivery))
             })
             .unwrap_or(None);

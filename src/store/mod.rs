@@ -107,6 +107,9 @@ pub(crate) struct Changes {
     forgotten: Vec<u64>,
     /// A delivery was recorded in the log.
     logged: bool,
+    /// Runs whose waiters look again though the run itself did not change (nothing to
+    /// journal): a fault plan's extra post of theirs was made.
+    woken: Vec<u64>,
     /// The whole state was replaced; the old one, dropped after the lock is released.
     retired: Option<Box<State>>,
     /// The replacement was an import: its whole content is journaled.
@@ -129,6 +132,11 @@ impl Changes {
     /// The run changed; `effects` are what the chain asked for.
     pub(crate) fn run(&mut self, run_id: u64, effects: Vec<Effect>) {
         self.runs.push((run_id, effects));
+    }
+
+    /// Whoever waits for the run looks again; the run did not change.
+    pub(crate) fn wake(&mut self, run_id: u64) {
+        self.woken.push(run_id);
     }
 
     /// The run was removed from the state; called by [`State::forget_run`] alone.
@@ -419,10 +427,18 @@ impl Store {
         if changes.retired.take().is_some() {
             watchers.wake_all();
         }
-        if !changes.runs.is_empty() || !changes.forgotten.is_empty() {
+        if !changes.runs.is_empty() || !changes.forgotten.is_empty() || !changes.woken.is_empty() {
             // A waiter on a forgotten run looks again and finds it gone.
             let forgotten = changes.forgotten.iter().copied();
-            watchers.wake(changes.runs.iter().map(|(id, _)| *id).chain(forgotten));
+            let woken = changes.woken.iter().copied();
+            watchers.wake(
+                changes
+                    .runs
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .chain(forgotten)
+                    .chain(woken),
+            );
         }
         if changes.logged {
             watchers.delivered.notify_waiters();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::Store;
 use crate::error::{Error, Missing};
 use crate::logging;
+use crate::model::chain;
 use crate::model::repository::RepoName;
 use crate::model::run::Run;
 use crate::model::tag::{PushEvents, TagPush};
@@ -53,17 +54,16 @@ impl Store {
     /// picks them).
     fn posts_per_manifest(&self, name: &RepoName) -> bool {
         let config = &self.shared.config;
-        if config.push_events == PushEvents::PerManifest {
-            return true;
-        }
-        self.read(|state| {
-            state.repositories.get(name).is_some_and(|entry| {
-                entry
-                    .pipelines
-                    .iter()
-                    .any(|pipeline| pipeline.quirks_or(config.quirks).duplicate_per_manifest)
+        let every = config.push_events == PushEvents::PerManifest;
+        every
+            || self.read(|state| {
+                state.repositories.get(name).is_some_and(|entry| {
+                    entry
+                        .pipelines
+                        .iter()
+                        .any(|p| chain::posts_per_manifest(p, config.quirks, every))
+                })
             })
-        })
     }
 
     /// **The one place where a tag pushed through the registry reaches the rest of hubmock**:

@@ -108,14 +108,7 @@ impl Store {
                 .repositories
                 .get(name)
                 .map_or(0, |e| e.pipelines.len());
-            if starting > 0 && state.pending + starting > max_pending {
-                return Err(Error::Busy(format!(
-                    "hubmock has {} runs pending, and this push would start {starting} more: \
-                     over the limit of {max_pending} (--max-pending-runs). Let some finish (or \
-                     delete their pipelines) and push again.",
-                    state.pending
-                )));
-            }
+            check_pending_limit(state.pending, starting, max_pending)?;
             if !state.repositories.contains_key(name) {
                 if !implicit {
                     return Err(Error::NotFound(Missing::Repository(name.clone())));
@@ -208,15 +201,7 @@ impl Store {
                 .map_or(0, |e| e.pipelines.len());
             (state.pending, pipelines * (1 + extra_tags.len()))
         });
-        let max_pending = self.shared.config.max_pending_runs;
-        if starting > 0 && pending + starting > max_pending {
-            return Err(Error::Busy(format!(
-                "hubmock has {pending} runs pending, and this push of {} tags would start \
-                 {starting} more: over the limit of {max_pending} (--max-pending-runs). Let \
-                 some finish and push again.",
-                1 + extra_tags.len()
-            )));
-        }
+        check_pending_limit(pending, starting, self.shared.config.max_pending_runs)?;
         if push.images.is_empty() {
             push.images.push(ids::random_hex(32));
         }
@@ -489,6 +474,19 @@ impl Store {
             }
         }
     }
+}
+
+/// `--max-pending-runs`: a push that would start `starting` runs while `pending` are pending
+/// is refused when that goes past `max_pending` (a push that starts none never is).
+fn check_pending_limit(pending: usize, starting: usize, max_pending: usize) -> Result<(), Error> {
+    if starting > 0 && pending + starting > max_pending {
+        return Err(Error::Busy(format!(
+            "hubmock has {pending} runs pending, and this push would start {starting} more: \
+             over the limit of {max_pending} (--max-pending-runs). Let some finish (or delete \
+             their pipelines) and push again."
+        )));
+    }
+    Ok(())
 }
 
 /// What a push does to its repository's tag records.
